@@ -1,0 +1,1 @@
+//! Runnable examples of Palisade; see the `examples/` folder.
