@@ -1,0 +1,626 @@
+//! Shared state in Redis, degrading to local state when Redis fails.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::{RedisError, RedisResult};
+
+use crate::decision::{
+    AccountKey, AuthCounts, AuthLock, AuthSubject, Behaviour, Flag, Observation, Reason,
+    WindowSpec, from_unix_ms, unix_ms, unix_secs,
+};
+use crate::identity::Identity;
+use crate::memory::{MAX_DISTINCT, MemoryStore};
+use crate::store::AbuseStore;
+
+/// The Redis [`AbuseStore`]: every instance sees the same behaviour, flags and locks.
+///
+/// Keys (prefix `palisade:abuse` unless changed):
+/// - `<p>:b:{<identity>}:<epoch>`: hash of per-window counters (`r` requests, `e` errors,
+///   `b` bytes, `a` authentication requests, `n` near-limit requests), expiring after two
+///   windows;
+/// - `<p>:b:{<identity>}:ua|net|ep:<epoch>`: HyperLogLogs of user agents, networks and
+///   endpoints (distinct counts over two windows are one `PFCOUNT` of both);
+/// - `<p>:b:{<identity>}:hours`: sorted set of active hours;
+/// - `<p>:{flags}:data` / `<p>:{flags}:exp`: flags by identity and their expiry;
+/// - `<p>:auth:{a:<ip>}:...` and `<p>:auth:{u:<account hash>}:...`: failure counters,
+///   distinct-account HyperLogLog and locks.
+///
+/// Hash tags keep each identity's keys in one cluster slot; one pipeline per operation.
+/// On any Redis error the operation is served from a local [`MemoryStore`] and a warning
+/// is logged (the first failure and every 1000th after it), never an error.
+pub struct RedisStore<C = ConnectionManager> {
+    conn: C,
+    prefix: String,
+    local: MemoryStore,
+    failures: AtomicU64,
+}
+
+impl<C> std::fmt::Debug for RedisStore<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
+    /// A store on `conn` (a `ConnectionManager`, a multiplexed connection, ...) with the
+    /// key prefix `palisade:abuse`.
+    pub fn new(conn: C) -> Self {
+        Self::with_prefix(conn, "palisade:abuse")
+    }
+
+    /// A store whose keys start with `prefix` (tests use a unique one).
+    pub fn with_prefix(conn: C, prefix: impl Into<String>) -> Self {
+        Self {
+            conn,
+            prefix: prefix.into(),
+            local: MemoryStore::new(),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// The local store that answers while Redis fails.
+    pub fn local(&self) -> &MemoryStore {
+        &self.local
+    }
+
+    fn degraded(&self, op: &'static str, error: &RedisError) {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed);
+        if n.is_multiple_of(1000) {
+            tracing::warn!(
+                target: "palisade_abuse",
+                operation = op,
+                failures = n + 1,
+                error = %error,
+                "Redis unavailable; abuse state degraded to this instance's memory"
+            );
+        }
+    }
+
+    fn behaviour_base(&self, identity: &Identity) -> String {
+        format!("{}:b:{{{}}}", self.prefix, identity.as_str())
+    }
+
+    fn flags_keys(&self) -> (String, String) {
+        (
+            format!("{}:{{flags}}:data", self.prefix),
+            format!("{}:{{flags}}:exp", self.prefix),
+        )
+    }
+
+    fn auth_base(&self, subject: AuthSubject) -> String {
+        match subject {
+            AuthSubject::Address(ip) => format!("{}:auth:{{a:{ip}}}", self.prefix),
+            AuthSubject::Account(key) => format!("{}:auth:{{u:{}}}", self.prefix, key.to_hex()),
+        }
+    }
+
+    async fn try_record(
+        &self,
+        identity: &Identity,
+        o: &Observation<'_>,
+        now: SystemTime,
+        window: WindowSpec,
+    ) -> RedisResult<Behaviour> {
+        let now_secs = unix_secs(now);
+        let w = window.window_secs.max(1);
+        let epoch = now_secs / w;
+        let prev = epoch.saturating_sub(1);
+        let weight = (w - now_secs % w) * 1000 / w;
+        let ttl = w.saturating_mul(2).saturating_add(60);
+        let base = self.behaviour_base(identity);
+        let cur_key = format!("{base}:{epoch}");
+        let prev_key = format!("{base}:{prev}");
+        let hours_key = format!("{base}:hours");
+        let hour = now_secs / 3600;
+        let bytes = i64::try_from(o.response_bytes).unwrap_or(i64::MAX);
+        let network = o.network.to_string();
+
+        let mut pipe = redis::pipe();
+        pipe.cmd("HINCRBY").arg(&cur_key).arg("r").arg(1).ignore();
+        pipe.cmd("HINCRBY")
+            .arg(&cur_key)
+            .arg("e")
+            .arg(i64::from(o.is_error))
+            .ignore();
+        pipe.cmd("HINCRBY")
+            .arg(&cur_key)
+            .arg("b")
+            .arg(bytes)
+            .ignore();
+        pipe.cmd("HINCRBY")
+            .arg(&cur_key)
+            .arg("a")
+            .arg(i64::from(o.is_auth))
+            .ignore();
+        pipe.cmd("HINCRBY")
+            .arg(&cur_key)
+            .arg("n")
+            .arg(i64::from(o.near_limit))
+            .ignore();
+        pipe.cmd("EXPIRE").arg(&cur_key).arg(ttl).ignore();
+        for (name, value) in [
+            ("ua", o.user_agent),
+            ("net", network.as_str()),
+            ("ep", o.endpoint),
+        ] {
+            let key = format!("{base}:{name}:{epoch}");
+            pipe.cmd("PFADD").arg(&key).arg(value).ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
+        }
+        pipe.cmd("ZADD")
+            .arg(&hours_key)
+            .arg(hour)
+            .arg(hour)
+            .ignore();
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(&hours_key)
+            .arg("-inf")
+            .arg(format!(
+                "({}",
+                hour.saturating_sub(u64::from(window.hours)) + 1
+            ))
+            .ignore();
+        pipe.cmd("EXPIRE")
+            .arg(&hours_key)
+            .arg((u64::from(window.hours) + 1) * 3600)
+            .ignore();
+        pipe.cmd("HMGET")
+            .arg(&cur_key)
+            .arg(&["r", "e", "b", "a", "n"]);
+        pipe.cmd("HMGET")
+            .arg(&prev_key)
+            .arg(&["r", "e", "b", "a", "n"]);
+        for name in ["ua", "net", "ep"] {
+            pipe.cmd("PFCOUNT")
+                .arg(format!("{base}:{name}:{epoch}"))
+                .arg(format!("{base}:{name}:{prev}"));
+        }
+        pipe.cmd("ZCARD").arg(&hours_key);
+
+        let mut conn = self.conn.clone();
+        #[allow(clippy::type_complexity)] // The pipeline's reply, field by field.
+        let (cur, old, ua, net, ep, hours): (
+            Vec<Option<u64>>,
+            Vec<Option<u64>>,
+            u64,
+            u64,
+            u64,
+            u64,
+        ) = pipe.query_async(&mut conn).await?;
+        let at = |v: &[Option<u64>], i: usize| v.get(i).copied().flatten().unwrap_or(0);
+        let est = |i: usize| {
+            let carried = u128::from(at(&old, i)) * u128::from(weight) / 1000;
+            at(&cur, i).saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
+        };
+        Ok(Behaviour {
+            requests: est(0),
+            errors: est(1),
+            response_bytes: est(2),
+            auth_requests: est(3),
+            near_limit: est(4),
+            distinct_endpoints: ep.min(MAX_DISTINCT),
+            distinct_user_agents: ua.min(MAX_DISTINCT),
+            distinct_networks: net.min(MAX_DISTINCT),
+            active_hours: u32::try_from(hours).unwrap_or(u32::MAX),
+        })
+    }
+
+    async fn try_flag(&self, identity: &Identity, now: SystemTime) -> RedisResult<Option<Flag>> {
+        let (data, _) = self.flags_keys();
+        let mut conn = self.conn.clone();
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(&data)
+            .arg(identity.as_str())
+            .query_async(&mut conn)
+            .await?;
+        Ok(raw
+            .and_then(|s| Flag::decode(identity.clone(), &s))
+            .filter(|f| f.is_active(now)))
+    }
+
+    async fn try_set_flag(&self, flag: &Flag) -> RedisResult<()> {
+        let (data, exp) = self.flags_keys();
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .cmd("HSET")
+            .arg(&data)
+            .arg(flag.identity.as_str())
+            .arg(flag.encode())
+            .ignore()
+            .cmd("ZADD")
+            .arg(&exp)
+            .arg(unix_ms(flag.until))
+            .arg(flag.identity.as_str())
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+    }
+
+    async fn try_flags(&self, now: SystemTime) -> RedisResult<Vec<Flag>> {
+        let (data, exp) = self.flags_keys();
+        let now_ms = unix_ms(now);
+        let mut conn = self.conn.clone();
+        let expired: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&exp)
+            .arg("-inf")
+            .arg(now_ms)
+            .query_async(&mut conn)
+            .await?;
+        if !expired.is_empty() {
+            redis::pipe()
+                .cmd("HDEL")
+                .arg(&data)
+                .arg(&expired)
+                .ignore()
+                .cmd("ZREMRANGEBYSCORE")
+                .arg(&exp)
+                .arg("-inf")
+                .arg(now_ms)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        let all: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(&data)
+            .query_async(&mut conn)
+            .await?;
+        let mut flags: Vec<Flag> = all
+            .into_iter()
+            .filter_map(|(id, raw)| Flag::decode(id.parse().ok()?, &raw))
+            .filter(|f| f.is_active(now))
+            .collect();
+        flags.sort_by(|a, b| a.identity.cmp(&b.identity));
+        Ok(flags)
+    }
+
+    async fn try_clear(
+        &self,
+        identity: &Identity,
+        now: SystemTime,
+        window: WindowSpec,
+    ) -> RedisResult<()> {
+        let (data, exp) = self.flags_keys();
+        let w = window.window_secs.max(1);
+        let epoch = unix_secs(now) / w;
+        let base = self.behaviour_base(identity);
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .cmd("HDEL")
+            .arg(&data)
+            .arg(identity.as_str())
+            .ignore()
+            .cmd("ZREM")
+            .arg(&exp)
+            .arg(identity.as_str())
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await?;
+        let mut keys = vec![format!("{base}:hours")];
+        for e in [epoch, epoch.saturating_sub(1)] {
+            keys.push(format!("{base}:{e}"));
+            for name in ["ua", "net", "ep"] {
+                keys.push(format!("{base}:{name}:{e}"));
+            }
+        }
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut conn)
+            .await
+    }
+
+    async fn try_auth_failure(
+        &self,
+        address: IpAddr,
+        account: Option<AccountKey>,
+        now: SystemTime,
+        window_secs: u64,
+    ) -> RedisResult<AuthCounts> {
+        let now_secs = unix_secs(now);
+        let w = window_secs.max(1);
+        let epoch = now_secs / w;
+        let prev = epoch.saturating_sub(1);
+        let weight = (w - now_secs % w) * 1000 / w;
+        let ttl = w.saturating_mul(2).saturating_add(60);
+        let est = |cur: u64, old: Option<u64>| {
+            let carried = u128::from(old.unwrap_or(0)) * u128::from(weight) / 1000;
+            cur.saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
+        };
+        let mut conn = self.conn.clone();
+
+        let a = self.auth_base(AuthSubject::Address(address));
+        let mut pipe = redis::pipe();
+        pipe.cmd("INCR").arg(format!("{a}:{epoch}"));
+        pipe.cmd("EXPIRE")
+            .arg(format!("{a}:{epoch}"))
+            .arg(ttl)
+            .ignore();
+        pipe.cmd("GET").arg(format!("{a}:{prev}"));
+        if let Some(key) = account {
+            pipe.cmd("PFADD")
+                .arg(format!("{a}:accts:{epoch}"))
+                .arg(key.to_hex())
+                .ignore();
+            pipe.cmd("EXPIRE")
+                .arg(format!("{a}:accts:{epoch}"))
+                .arg(ttl)
+                .ignore();
+        }
+        pipe.cmd("PFCOUNT")
+            .arg(format!("{a}:accts:{epoch}"))
+            .arg(format!("{a}:accts:{prev}"));
+        let (cur, old, distinct): (u64, Option<u64>, u64) = pipe.query_async(&mut conn).await?;
+        let mut counts = AuthCounts {
+            address: est(cur, old),
+            account: 0,
+            distinct_accounts: distinct.min(MAX_DISTINCT),
+        };
+        if let Some(key) = account {
+            let u = self.auth_base(AuthSubject::Account(key));
+            let (cur, old): (u64, Option<u64>) = redis::pipe()
+                .cmd("INCR")
+                .arg(format!("{u}:{epoch}"))
+                .cmd("EXPIRE")
+                .arg(format!("{u}:{epoch}"))
+                .arg(ttl)
+                .ignore()
+                .cmd("GET")
+                .arg(format!("{u}:{prev}"))
+                .query_async(&mut conn)
+                .await?;
+            counts.account = est(cur, old);
+        }
+        Ok(counts)
+    }
+
+    async fn try_clear_counts(
+        &self,
+        subject: AuthSubject,
+        now: SystemTime,
+        window_secs: u64,
+        with_lock: bool,
+    ) -> RedisResult<()> {
+        let epoch = unix_secs(now) / window_secs.max(1);
+        let base = self.auth_base(subject);
+        let mut keys = Vec::new();
+        for e in [epoch, epoch.saturating_sub(1)] {
+            keys.push(format!("{base}:{e}"));
+            keys.push(format!("{base}:accts:{e}"));
+        }
+        if with_lock {
+            keys.push(format!("{base}:lock"));
+        }
+        let mut conn = self.conn.clone();
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut conn)
+            .await
+    }
+
+    async fn try_auth_lock(
+        &self,
+        subject: AuthSubject,
+        now: SystemTime,
+    ) -> RedisResult<Option<AuthLock>> {
+        let mut conn = self.conn.clone();
+        let raw: Option<String> = redis::cmd("GET")
+            .arg(format!("{}:lock", self.auth_base(subject)))
+            .query_async(&mut conn)
+            .await?;
+        Ok(raw
+            .and_then(|s| {
+                let (reason, until) = s.split_once('|')?;
+                Some(AuthLock {
+                    subject,
+                    reason: Reason::from_code(reason)?,
+                    until: from_unix_ms(until.parse().ok()?),
+                })
+            })
+            .filter(|l| l.until > now))
+    }
+
+    async fn try_set_auth_lock(&self, lock: AuthLock, now: SystemTime) -> RedisResult<()> {
+        if let Some(old) = self.try_auth_lock(lock.subject, now).await?
+            && old.until >= lock.until
+        {
+            return Ok(());
+        }
+        let ttl_ms = unix_ms(lock.until).saturating_sub(unix_ms(now)).max(1);
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(format!("{}:lock", self.auth_base(lock.subject)))
+            .arg(format!("{}|{}", lock.reason.code(), unix_ms(lock.until)))
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async::<()>(&mut conn)
+            .await
+    }
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync> AbuseStore for RedisStore<C> {
+    async fn record(
+        &self,
+        identity: &Identity,
+        o: &Observation<'_>,
+        now: SystemTime,
+        window: WindowSpec,
+    ) -> Behaviour {
+        match self.try_record(identity, o, now, window).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.degraded("record", &e);
+                self.local.record(identity, o, now, window).await
+            }
+        }
+    }
+
+    async fn flag(&self, identity: &Identity, now: SystemTime) -> Option<Flag> {
+        match self.try_flag(identity, now).await {
+            Ok(f) => f,
+            Err(e) => {
+                self.degraded("flag", &e);
+                self.local.flag(identity, now).await
+            }
+        }
+    }
+
+    async fn set_flag(&self, flag: &Flag) {
+        if let Err(e) = self.try_set_flag(flag).await {
+            self.degraded("set_flag", &e);
+            self.local.set_flag(flag).await;
+        }
+    }
+
+    async fn flags(&self, now: SystemTime) -> Vec<Flag> {
+        match self.try_flags(now).await {
+            Ok(f) => f,
+            Err(e) => {
+                self.degraded("flags", &e);
+                self.local.flags(now).await
+            }
+        }
+    }
+
+    async fn clear(&self, identity: &Identity, now: SystemTime, window: WindowSpec) {
+        // Local state may hold what was recorded while Redis was down.
+        self.local.clear(identity, now, window).await;
+        if let Err(e) = self.try_clear(identity, now, window).await {
+            self.degraded("clear", &e);
+        }
+    }
+
+    async fn auth_failure(
+        &self,
+        address: IpAddr,
+        account: Option<AccountKey>,
+        now: SystemTime,
+        window_secs: u64,
+    ) -> AuthCounts {
+        match self
+            .try_auth_failure(address, account, now, window_secs)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                self.degraded("auth_failure", &e);
+                self.local
+                    .auth_failure(address, account, now, window_secs)
+                    .await
+            }
+        }
+    }
+
+    async fn auth_success(&self, account: AccountKey, now: SystemTime, window_secs: u64) {
+        self.local.auth_success(account, now, window_secs).await;
+        if let Err(e) = self
+            .try_clear_counts(AuthSubject::Account(account), now, window_secs, false)
+            .await
+        {
+            self.degraded("auth_success", &e);
+        }
+    }
+
+    async fn auth_lock(&self, subject: AuthSubject, now: SystemTime) -> Option<AuthLock> {
+        match self.try_auth_lock(subject, now).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.degraded("auth_lock", &e);
+                self.local.auth_lock(subject, now).await
+            }
+        }
+    }
+
+    async fn set_auth_lock(&self, lock: AuthLock, now: SystemTime) {
+        if let Err(e) = self.try_set_auth_lock(lock, now).await {
+            self.degraded("set_auth_lock", &e);
+            self.local.set_auth_lock(lock, now).await;
+        }
+    }
+
+    async fn clear_auth(&self, subject: AuthSubject, now: SystemTime, window_secs: u64) {
+        self.local.clear_auth(subject, now, window_secs).await;
+        if let Err(e) = self.try_clear_counts(subject, now, window_secs, true).await {
+            self.degraded("clear_auth", &e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AbuseConfig;
+    use crate::decision::Decision;
+    use crate::identity::RequestEvent;
+    use crate::monitor::AbuseMonitor;
+    use redis::{Cmd, Pipeline, RedisFuture, Value};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// A connection to a Redis that is down: every command fails.
+    #[derive(Clone)]
+    struct Down;
+
+    fn refused() -> RedisError {
+        RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ))
+    }
+
+    impl ConnectionLike for Down {
+        fn req_packed_command<'a>(&'a mut self, _cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+            Box::pin(async { Err(refused()) })
+        }
+
+        fn req_packed_commands<'a>(
+            &'a mut self,
+            _pipeline: &'a Pipeline,
+            _offset: usize,
+            _count: usize,
+        ) -> RedisFuture<'a, Vec<Value>> {
+            Box::pin(async { Err(refused()) })
+        }
+
+        fn get_db(&self) -> i64 {
+            0
+        }
+    }
+
+    #[tokio::test]
+    async fn redis_down_degrades_to_local_state() {
+        let store = RedisStore::new(Down);
+        let m = AbuseMonitor::new(store, AbuseConfig::default()).expect("config");
+        let id = Identity::api_key("k");
+        let now = UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        let e = RequestEvent {
+            endpoint: "/x",
+            is_auth_endpoint: false,
+            status: 404,
+            response_bytes: 1,
+            user_agent: None,
+            source_ip: "192.0.2.1".parse().expect("ip"),
+            rate_limit: None,
+        };
+        for _ in 0..50 {
+            m.record(&id, &e, now).await;
+        }
+        assert!(matches!(
+            m.decision(&id, now).await,
+            Decision::Throttle { .. }
+        ));
+        assert_eq!(m.list_flagged(now).await.len(), 1);
+        m.clear(&id, now).await;
+        assert_eq!(m.decision(&id, now).await, Decision::Allow);
+        let addr = "192.0.2.9".parse().expect("ip");
+        for _ in 0..6 {
+            m.record_auth_failure(addr, Some("a"), now).await;
+        }
+        assert!(m.is_locked(addr, Some("a"), now).await.is_some());
+        m.record_auth_success("a", now).await;
+        assert!(m.store().failures.load(Ordering::Relaxed) > 50);
+        assert!(m.store().local().is_empty());
+    }
+}
