@@ -1,0 +1,429 @@
+//! The in-memory store: sharded, read-locked lookups, self-cleaning.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use hashbrown::HashTable;
+
+use crate::algo::{Slot, State, decide_into};
+use crate::decision::{Decision, micros};
+use crate::error::Error;
+use crate::key::bounded_key;
+use crate::policy::{Algorithm, Policy, Window};
+use crate::store::Store;
+
+const SHARDS: usize = 64;
+/// A shard is swept when it grows past this many entries, then whenever it doubles.
+const MIN_SWEEP: usize = 64;
+
+/// An in-memory store, for one process.
+///
+/// Keys are spread over 64 shards. Looking a key up takes its shard's read lock only;
+/// a policy that is one GCRA window then decides with one compare-and-swap on the key's
+/// theoretical arrival time (lock-free, like `governor`), any other policy under the
+/// key's own small mutex. A shard's write lock is taken only to add a key. There is no
+/// global lock. Memory is bounded without a cleanup call: when a shard grows to twice its
+/// size at the last sweep, the entries whose every window has fully recovered are
+/// dropped. Such an entry is equal to a fresh one, so nothing is lost.
+pub struct MemoryStore {
+    shards: Box<[Shard]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+// Padded to keep two shards' locks off one cache line.
+#[repr(align(128))]
+struct Shard(RwLock<Inner>);
+
+struct Inner {
+    table: HashTable<Entry>,
+    sweep_at: usize,
+}
+
+struct Entry {
+    key: Box<str>,
+    cell: Cell,
+}
+
+enum Cell {
+    /// A single GCRA window: its theoretical arrival time, updated by compare-and-swap.
+    Gcra { id: u64, tat: AtomicU64 },
+    /// Any other policy: the windows' states under the key's own lock.
+    Locked(Mutex<Locked>),
+}
+
+struct Locked {
+    /// When every window will have recovered, as of the last decision.
+    recover_at: u64,
+    slots: Box<[Slot]>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("keys", &self.len())
+            .finish()
+    }
+}
+
+fn single_gcra(policy: &Policy) -> Option<&Window> {
+    match policy.windows() {
+        [w] if w.algorithm() == Algorithm::Gcra => Some(w),
+        _ => None,
+    }
+}
+
+/// Lines the entry's states up with the policy's windows, keeping the state of every
+/// window that is still there (matched by name, algorithm and period), so that changing
+/// a key's quota at run time loses nothing.
+fn align(slots: &mut Box<[Slot]>, policy: &Policy) {
+    let windows = policy.windows();
+    let aligned =
+        slots.len() == windows.len() && slots.iter().zip(windows).all(|(slot, w)| slot.id == w.id);
+    if aligned {
+        return;
+    }
+    let mut old = std::mem::take(slots).into_vec();
+    *slots = windows
+        .iter()
+        .map(|w| {
+            let state = old
+                .iter_mut()
+                .find(|slot| slot.id == w.id)
+                .map(|slot| std::mem::take(&mut slot.state))
+                .unwrap_or_default();
+            Slot { id: w.id, state }
+        })
+        .collect();
+}
+
+fn recover_at(policy: &Policy, slots: &[Slot]) -> u64 {
+    policy
+        .windows()
+        .iter()
+        .zip(slots)
+        .map(|(w, slot)| slot.state.recovery_at(w))
+        .max()
+        .unwrap_or(0)
+}
+
+/// One GCRA decision by compare-and-swap, with the same arithmetic as every store.
+#[inline]
+fn decide_gcra(w: &Window, tat: &AtomicU64, now: u64, cost: u64, out: &mut Decision) {
+    let mut current = tat.load(Ordering::Acquire);
+    loop {
+        let mut slot = [Slot {
+            id: w.id,
+            state: State::Gcra { tat: current },
+        }];
+        let charged = decide_into(std::slice::from_ref(w), &mut slot, now, cost, None, out);
+        let [
+            Slot {
+                state: State::Gcra { tat: next },
+                ..
+            },
+        ] = slot
+        else {
+            return;
+        };
+        if charged == 0 {
+            return;
+        }
+        match tat.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+/// Decides into `out`; false when the entry is a lock-free GCRA cell but the policy now
+/// has other windows.
+#[inline]
+fn decide_cell(cell: &Cell, policy: &Policy, now: u64, cost: u64, out: &mut Decision) -> bool {
+    match (cell, single_gcra(policy)) {
+        (Cell::Gcra { id, tat }, Some(w)) if *id == w.id => {
+            decide_gcra(w, tat, now, cost, out);
+            true
+        }
+        (Cell::Gcra { .. }, _) => false,
+        (Cell::Locked(locked), _) => {
+            let mut locked = locked.lock().unwrap_or_else(PoisonError::into_inner);
+            let locked = &mut *locked;
+            align(&mut locked.slots, policy);
+            decide_into(policy.windows(), &mut locked.slots, now, cost, None, out);
+            locked.recover_at = recover_at(policy, &locked.slots);
+            true
+        }
+    }
+}
+
+impl Cell {
+    fn recover_at(&mut self) -> u64 {
+        match self {
+            Cell::Gcra { tat, .. } => *tat.get_mut(),
+            Cell::Locked(locked) => {
+                locked
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .recover_at
+            }
+        }
+    }
+
+    fn make_locked(&mut self) {
+        if let Cell::Gcra { id, tat } = self {
+            let tat = *tat.get_mut();
+            let slot = Slot {
+                id: *id,
+                state: State::Gcra { tat },
+            };
+            *self = Cell::Locked(Mutex::new(Locked {
+                recover_at: tat,
+                slots: Box::new([slot]),
+            }));
+        }
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Shard(RwLock::new(Inner {
+                    table: HashTable::new(),
+                    sweep_at: MIN_SWEEP,
+                }))
+            })
+            .collect();
+        Self {
+            shards,
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    fn shard(&self, hash: u64) -> &Shard {
+        // Bits 40.. pick the shard; hashbrown uses the lowest bits and the top seven.
+        let index = usize::try_from(hash >> 40).unwrap_or(0) % SHARDS;
+        self.shards.get(index).unwrap_or_else(|| &self.shards[0])
+    }
+
+    /// Checks `cost` units for `key` against every window of `policy` at `now`, and
+    /// charges them if all windows admit them. Synchronous: the in-memory hot path.
+    #[inline]
+    pub fn check_sync(&self, key: &str, policy: &Policy, cost: u64, now: SystemTime) -> Decision {
+        self.decide(key, policy, cost, micros(now))
+    }
+
+    #[inline]
+    fn decide(&self, key: &str, policy: &Policy, cost: u64, now: u64) -> Decision {
+        let mut decision = Decision::empty(false, now);
+        let key = bounded_key(key, false);
+        let hash = self.hasher.hash_one(&*key);
+        let shard = self.shard(hash);
+        {
+            let inner = shard.0.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(entry) = inner.table.find(hash, |e| *e.key == *key)
+                && decide_cell(&entry.cell, policy, now, cost, &mut decision)
+            {
+                return decision;
+            }
+        }
+        let mut inner = shard.0.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = inner.table.find_mut(hash, |e| *e.key == *key) {
+            entry.cell.make_locked();
+            if decide_cell(&entry.cell, policy, now, cost, &mut decision) {
+                return decision;
+            }
+        }
+        let mut cell = match single_gcra(policy) {
+            Some(w) => Cell::Gcra {
+                id: w.id,
+                tat: AtomicU64::new(0),
+            },
+            None => Cell::Locked(Mutex::new(Locked {
+                recover_at: 0,
+                slots: policy
+                    .windows()
+                    .iter()
+                    .map(|w| Slot {
+                        id: w.id,
+                        state: State::Empty,
+                    })
+                    .collect(),
+            })),
+        };
+        decide_cell(&cell, policy, now, cost, &mut decision);
+        if cell.recover_at() > now {
+            inner.sweep(now, &self.hasher);
+            let hasher = &self.hasher;
+            inner.table.insert_unique(
+                hash,
+                Entry {
+                    key: key.into(),
+                    cell,
+                },
+                |e| hasher.hash_one(&*e.key),
+            );
+        }
+        decision
+    }
+
+    /// How many keys hold state (recovered ones may linger until the next sweep).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.0.read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .table
+                    .len()
+            })
+            .sum()
+    }
+
+    /// Whether no key holds state.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every recovered entry now. Never needed (the store sweeps itself as it
+    /// grows); useful to measure memory.
+    pub fn sweep(&self, now: SystemTime) {
+        let now = micros(now);
+        for shard in &*self.shards {
+            shard
+                .0
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .sweep_now(now, &self.hasher);
+        }
+    }
+}
+
+impl Inner {
+    fn sweep(&mut self, now: u64, hasher: &std::collections::hash_map::RandomState) {
+        if self.table.len() >= self.sweep_at {
+            self.sweep_now(now, hasher);
+        }
+    }
+
+    fn sweep_now(&mut self, now: u64, hasher: &std::collections::hash_map::RandomState) {
+        self.table.retain(|e| e.cell.recover_at() > now);
+        let len = self.table.len();
+        self.sweep_at = (len * 2).max(MIN_SWEEP);
+        if self.table.capacity() > 4 * len + MIN_SWEEP {
+            self.table.shrink_to(len * 2, |e| hasher.hash_one(&*e.key));
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    fn check(
+        &self,
+        key: &str,
+        policy: &Policy,
+        cost: u64,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Decision, Error>> + Send {
+        std::future::ready(Ok(self.check_sync(key, policy, cost, now)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Algorithm, Limit};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn memory_is_bounded_without_a_cleanup_call() {
+        let store = MemoryStore::new();
+        let policy = Policy::builder("t")
+            .limit(Limit::new("s", Algorithm::Gcra, 10, Duration::from_secs(1)))
+            .build()
+            .unwrap();
+        let mut now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut peak = 0;
+        for round in 0..50 {
+            for i in 0..1_000 {
+                let key = format!("k{round}-{i}");
+                assert!(store.check_sync(&key, &policy, 1, now).allowed());
+            }
+            peak = peak.max(store.len());
+            // Each key recovers within 100 ms; a second later all of them have.
+            now += Duration::from_secs(1);
+        }
+        // 50 000 distinct keys seen; a few thousand held at most.
+        assert!(peak <= 64 * (2 * 64) + 2_000, "peak {peak}");
+        assert!(store.len() < 10_000);
+        store.sweep(now);
+        assert_eq!(store.len(), 0);
+    }
+
+    #[test]
+    fn recovered_entries_lose_nothing() {
+        let store = MemoryStore::new();
+        let policy = Policy::builder("t")
+            .limit(Limit::new(
+                "m",
+                Algorithm::FixedWindow,
+                2,
+                Duration::from_secs(60),
+            ))
+            .build()
+            .unwrap();
+        let t0 = UNIX_EPOCH + Duration::from_secs(600);
+        assert!(store.check_sync("a", &policy, 2, t0).allowed());
+        assert!(!store.check_sync("a", &policy, 1, t0).allowed());
+        // Still limited just before the window ends, even after a sweep.
+        store.sweep(t0 + Duration::from_secs(59));
+        assert!(
+            !store
+                .check_sync("a", &policy, 1, t0 + Duration::from_secs(59))
+                .allowed()
+        );
+        store.sweep(t0 + Duration::from_secs(60));
+        assert_eq!(store.len(), 0);
+        assert!(
+            store
+                .check_sync("a", &policy, 2, t0 + Duration::from_secs(60))
+                .allowed()
+        );
+        // A peek (cost 0) stores nothing for an unknown key.
+        assert!(store.check_sync("b", &policy, 0, t0).allowed());
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn changing_a_quota_keeps_the_state() {
+        let store = MemoryStore::new();
+        let small = Policy::per_minute(5).unwrap();
+        let large = Policy::per_minute(8).unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(6_000);
+        for _ in 0..5 {
+            assert!(store.check_sync("k", &small, 1, now).allowed());
+        }
+        assert!(!store.check_sync("k", &small, 1, now).allowed());
+        let d = store.check_sync("k", &large, 1, now);
+        assert!(d.allowed());
+        assert_eq!(d.windows()[0].remaining(), 2);
+        // A policy with another window starts that window fresh, keeps the shared one.
+        let both = Policy::builder("b")
+            .limit(Limit::per_minute(8))
+            .limit(Limit::per_day(100))
+            .build()
+            .unwrap();
+        let d = store.check_sync("k", &both, 1, now);
+        assert!(d.allowed());
+        assert_eq!(d.windows()[0].remaining(), 1);
+        assert_eq!(d.windows()[1].remaining(), 99);
+    }
+}
