@@ -72,6 +72,15 @@ fn cached_verify(c: &mut Criterion) {
     group.bench_function("sha2_sha256_of_hashed_part", |b| {
         b.iter(|| Sha256::digest(black_box(hashed_part.as_bytes())));
     });
+    // The SHA-256 implementation verify uses (aws-lc-rs), on the same bytes.
+    group.bench_function("aws_lc_sha256_of_hashed_part", |b| {
+        b.iter(|| {
+            aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                black_box(hashed_part.as_bytes()),
+            )
+        });
+    });
     group.bench_function("palisade_verify_cached_sha256", |b| {
         b.iter(|| ready(plain.verify(Some(black_box(&plain_key)), client, now())).unwrap());
     });
