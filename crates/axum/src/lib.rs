@@ -12,10 +12,24 @@
 //! | request id | [`RequestIdLayer`] | [`RequestId`](palisade_headers::RequestId) | `X-Request-Id` |
 //! | headers | [`SecurityHeadersLayer`] | | the security headers (also on every rejection below) |
 //! | connection | [`ClientInfoLayer`] | [`ClientInfo`] (address, TLS, via trusted proxy) | 403/400 for bad forwarding |
-//! | authentication | [`AuthenticateLayer`] with one [`Verifier`] per method | [`AuthOutcome`], [`Principal`] | 400 for two kinds of credential |
-//! | rate limit | [`RateLimitLayer`] | | `X-RateLimit-*`, `RateLimit-Policy`, `RateLimit`; 429 with `Retry-After` |
+//! | lockout | `AuthLockoutLayer` (feature `abuse`) | | 429 `too-many-auth-failures` with `Retry-After` for an address locked after failed authentication, before any credential is verified |
+//! | authentication | [`AuthenticateLayer`] with one [`Verifier`] per method | [`AuthOutcome`], [`Principal`] | 400 for two kinds of credential, 413 for a signed body over the limit |
+//! | rate limit | [`RateLimitLayer`] | the limiter's [`Decision`](palisade_ratelimit::Decision) | `X-RateLimit-*`, `RateLimit-Policy`, `RateLimit`; 429 with `Retry-After` |
+//! | abuse | `AbuseLayer` (feature `abuse`) | | 403 `blocked`, 429 `abnormal-usage-detected`; records the request and 401s |
 //! | authorization | [`RequireScopeLayer`] (per route) | | 401 with a challenge, 403 |
 //! | body | [`ValidatedJson`] (extractor) | the typed, validated body | 413, 415, 400, 422 with field errors |
+//!
+//! [`Palisade`] stacks all of them but the per-route ones in this order, in one call.
+//!
+//! The verifiers, one per feature:
+//!
+//! | feature | verifier | credential | [`AuthMethod`] |
+//! |---|---|---|---|
+//! | `apikey` | `ApiKeyVerifier` | `X-API-Key` | `ApiKey` |
+//! | `jwt` | `BearerVerifier` | `Authorization: Bearer` (RFC 9068 access token) | `Bearer` |
+//! | `signing` | `SignatureVerifier` | `PALISADE-HMAC-SHA256` / `AWS4-HMAC-SHA256`, or presigned query | `PalisadeSignature`, `AwsSignature` |
+//! | `signing` | `HttpSignatureVerifier` | RFC 9421 `Signature-Input` + `Signature` | `HttpMessageSignature` |
+//! | `mtls` | `ClientCertVerifier` | the connection's verified client certificate (`PeerIdentity` extension) | `ClientCertificate` |
 //!
 //! Every rejection is a [`ProblemResponse`]. The single authenticated identity is the
 //! [`Principal`], which handlers extract.
@@ -55,7 +69,10 @@
 //! about the client comes from the connection. Problem documents never carry internal
 //! error messages or credentials.
 
+#[cfg(feature = "abuse")]
+mod abuse;
 mod authenticate;
+mod builder;
 mod client;
 mod future;
 mod principal;
@@ -66,10 +83,13 @@ mod security_headers;
 mod validated_json;
 mod verifiers;
 
+#[cfg(feature = "abuse")]
+pub use abuse::{AbuseLayer, AbuseService, AuthLockoutLayer, AuthLockoutService, abuse_identity};
 pub use authenticate::{
     AuthFailure, AuthOutcome, AuthenticateLayer, AuthenticateService, CredentialRequest,
     FnVerifier, RequireScopeLayer, RequireScopeService, Verifier, VerifyFuture,
 };
+pub use builder::{Palisade, PalisadeLayer};
 pub use client::{ClientInfo, ClientInfoLayer, ClientInfoService, Connection, TrustedProxies};
 pub use future::ResponseFuture;
 pub use principal::{AuthMethod, Principal};
@@ -80,3 +100,9 @@ pub use security_headers::{Authenticated, SecurityHeadersLayer, SecurityHeadersS
 pub use validated_json::ValidatedJson;
 #[cfg(feature = "apikey")]
 pub use verifiers::ApiKeyVerifier;
+#[cfg(feature = "jwt")]
+pub use verifiers::BearerVerifier;
+#[cfg(feature = "mtls")]
+pub use verifiers::ClientCertVerifier;
+#[cfg(feature = "signing")]
+pub use verifiers::{HttpSignatureVerifier, SignatureVerifier};

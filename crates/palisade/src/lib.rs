@@ -39,6 +39,8 @@
 //! #[cfg(feature = "apikey")]
 //! use palisade::apikey as _;
 //! ```
+//!
+//! [`prelude`] gathers the most used types of the enabled crates for a glob import.
 
 #[cfg(feature = "abuse")]
 pub use palisade_abuse as abuse;
@@ -56,3 +58,77 @@ pub use palisade_ratelimit as ratelimit;
 pub use palisade_signing as signing;
 #[cfg(feature = "validate")]
 pub use palisade_validate as validate;
+
+/// The most used types of each enabled crate, for `use palisade::prelude::*;`.
+///
+/// Only names that are unambiguous across the crates are here: each crate's `Error`,
+/// `ErrorKind` and its in-memory store named `MemoryStore` (rate limiting, abuse, OAuth)
+/// are reached through the crate's module (`palisade::ratelimit::MemoryStore`), as are
+/// `Decision`, `Plan` and `Algorithm`, which several crates define.
+///
+/// ```
+/// use palisade::prelude::*;
+///
+/// #[cfg(feature = "headers")]
+/// {
+///     let policy = SecurityHeaders::default();
+///     let over_tls = policy.for_response(true, true);
+///     assert!(over_tls.iter().any(|(name, _)| *name == "strict-transport-security"));
+///     assert_eq!(Problem::new(404).status(), 404);
+/// }
+///
+/// #[cfg(feature = "ratelimit")]
+/// {
+///     let policy = Policy::per_minute(60).unwrap();
+///     let _limiter = RateLimiter::new(palisade::ratelimit::MemoryStore::new(), policy);
+/// }
+///
+/// #[cfg(feature = "signing")]
+/// {
+///     assert_eq!(SigV4Profile::palisade().algorithm(), "PALISADE-HMAC-SHA256");
+///     let _policy = Rfc9421Policy::palisade();
+/// }
+///
+/// #[cfg(feature = "apikey")]
+/// {
+///     let _keys = ApiKeys::new(MemoryKeyStore::new());
+/// }
+///
+/// #[cfg(feature = "abuse")]
+/// {
+///     let monitor = AbuseMonitor::in_memory();
+///     let _ = monitor.config();
+///     assert_eq!(Identity::api_key("key_1").as_str(), "apikey:key_1");
+/// }
+/// ```
+pub mod prelude {
+    #[cfg(feature = "abuse")]
+    pub use palisade_abuse::{AbuseConfig, AbuseMonitor, AbuseStore, Identity, RequestEvent};
+    #[cfg(feature = "apikey")]
+    pub use palisade_apikey::{ApiKeys, CreatedKey, KeyStore, MemoryKeyStore, NewKey, VerifiedKey};
+    #[cfg(feature = "headers")]
+    pub use palisade_headers::{
+        BearerError, Challenge, Problem, RateLimitHeaders, RequestId, SecurityHeaders,
+        WwwAuthenticate,
+    };
+    #[cfg(feature = "jwt")]
+    pub use palisade_jwt::{
+        AccessTokenClaims, AccessTokenValidator, AuthorizationServer, AuthorizationServerConfig,
+        Blocklist, ClientRegistration, GrantType, KeyRing, MemoryBlocklist, OAuthStore,
+        RotationPolicy,
+    };
+    #[cfg(feature = "mtls")]
+    pub use palisade_mtls::{
+        ClientAuthSettings, IdentityMap, IdentityRule, MtlsAcceptor, PeerIdentity,
+        ReloadableConfig, TlsSettings,
+    };
+    #[cfg(feature = "ratelimit")]
+    pub use palisade_ratelimit::{Policy, RateLimiter};
+    #[cfg(feature = "signing")]
+    pub use palisade_signing::{
+        CredentialStore, MemoryCredentialStore, MemoryNonceStore, NonceStore, Rfc9421Policy,
+        SigV4Profile, Verifier,
+    };
+    #[cfg(feature = "validate")]
+    pub use palisade_validate::{Limits, UploadPolicy, UrlPolicy};
+}

@@ -120,6 +120,22 @@ impl AuthFailure {
         }
     }
 
+    /// Another status with a challenge: RFC 6750's `invalid_request` is a 400 that still
+    /// names the scheme.
+    pub fn with_challenge(
+        status: u16,
+        code: &'static str,
+        detail: impl Into<String>,
+        challenge: Challenge,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            challenge: Some(WwwAuthenticate::new().challenge(challenge)),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         self.status

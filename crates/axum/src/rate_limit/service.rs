@@ -60,7 +60,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         // The service that was polled ready handles this request; a fresh clone takes
         // its place for the next one.
         let clone = self.inner.clone();
@@ -85,6 +85,8 @@ where
                 super::write_headers(&decision, now, response.headers_mut());
                 return Ok(response);
             }
+            // Inner layers (the abuse monitor) see how close the caller is to its limit.
+            request.extensions_mut().insert(decision);
             let mut response = inner.call(request).await?;
             super::write_headers(&decision, now, response.headers_mut());
             Ok(response)
