@@ -4,10 +4,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use ipnet::IpNet;
+use palisade_mtls::TlsSettings;
+use serde::{Deserialize, Serialize};
 
 /// The effective configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Config {
     /// Address the API listens on.
@@ -16,17 +18,135 @@ pub(crate) struct Config {
     /// Where the SQLite database and the generated signing key live.
     #[serde(default = "default_data_dir")]
     pub(crate) data_dir: PathBuf,
+    /// `postgres://...` to keep state in PostgreSQL (default: SQLite in `data_dir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) database_url: Option<String>,
+    /// `redis://...` to share limits, revocations, nonces and abuse state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) redis_url: Option<String>,
+    /// What requests get while Redis is down; unset: closed for admin and auth
+    /// endpoints, open elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) redis_failure: Option<RedisFailure>,
     /// Networks of proxies that terminate TLS in front of the server.
     #[serde(default)]
-    pub(crate) trusted_proxies: Vec<String>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
+    /// The `iss` of access tokens and the base of the OAuth metadata URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) issuer: Option<String>,
+    /// The `aud` of access tokens.
+    #[serde(default = "default_audience")]
+    pub(crate) audience: String,
+    /// Address of the Prometheus `/metrics` listener.
+    #[serde(default = "default_metrics_listen")]
+    pub(crate) metrics_listen: SocketAddr,
+    /// `[tls]`: serve HTTPS, optionally with client certificates.
+    #[serde(default, skip_serializing)]
+    pub(crate) tls: Option<TlsSettings>,
+    /// `[ratelimit]`.
+    #[serde(default)]
+    pub(crate) ratelimit: RateLimitConfig,
+    /// `[webhooks]`.
+    #[serde(default)]
+    pub(crate) webhooks: WebhookConfig,
+    /// `[dev]`: development-only switches.
+    #[serde(default)]
+    pub(crate) dev: DevConfig,
+}
+
+/// Redis failure policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RedisFailure {
+    /// Allow requests while the limiter cannot answer.
+    Open,
+    /// Refuse them (503) while the limiter cannot answer.
+    Closed,
+}
+
+/// `[ratelimit]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimitConfig {
+    /// Requests per minute for each unauthenticated client address.
+    #[serde(default = "default_anonymous_per_minute")]
+    pub(crate) anonymous_per_minute: u64,
+    /// Plan of credentials that do not name one (`free`, `pro`, `enterprise`).
+    #[serde(default = "default_plan")]
+    pub(crate) default_plan: String,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            anonymous_per_minute: default_anonymous_per_minute(),
+            default_plan: default_plan(),
+        }
+    }
+}
+
+/// `[webhooks]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookConfig {
+    /// Ports webhook URLs may name (default: 443 only).
+    #[serde(default = "default_webhook_ports")]
+    pub(crate) ports: Vec<u16>,
+    /// Networks that webhook URLs may resolve to although they are not public (for a
+    /// receiver inside your own network). Empty by default: public addresses only.
+    #[serde(default)]
+    pub(crate) allow_networks: Vec<IpNet>,
+    /// Extra PEM CA certificates trusted when delivering (besides the system roots).
+    #[serde(default)]
+    pub(crate) ca: Vec<PathBuf>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            ports: default_webhook_ports(),
+            allow_networks: Vec::new(),
+            ca: Vec::new(),
+        }
+    }
+}
+
+fn default_webhook_ports() -> Vec<u16> {
+    vec![443]
+}
+
+/// `[dev]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DevConfig {
+    /// Accept HTTP Basic (users made by `palisade users create`) on `/api/*`. Development
+    /// only: refused unless the server is on loopback or TLS.
+    #[serde(default)]
+    pub(crate) basic_auth: bool,
 }
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
+fn default_metrics_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("palisade-data")
+}
+
+fn default_audience() -> String {
+    "palisade-api".to_owned()
+}
+
+fn default_anonymous_per_minute() -> u64 {
+    60
+}
+
+fn default_plan() -> String {
+    "free".to_owned()
 }
 
 impl Config {
@@ -58,9 +178,162 @@ impl Config {
                 toml::Value::String(dir.to_string_lossy().into_owned()),
             );
         }
-        Config::deserialize(toml::Value::Table(table))
-            .map_err(|error| format!("configuration: {}", error.message()))
+        let config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|error| describe_error(&error))?;
+        config.check()?;
+        Ok(config)
     }
+
+    fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err("database_url: expected a postgres:// URL".to_owned());
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err("redis_url: expected a redis:// or rediss:// URL".to_owned());
+        }
+        if parse_plan(&self.ratelimit.default_plan).is_none() {
+            return Err(
+                "ratelimit.default_plan: expected \"free\", \"pro\" or \"enterprise\"".to_owned(),
+            );
+        }
+        if self.ratelimit.anonymous_per_minute == 0 {
+            return Err("ratelimit.anonymous_per_minute: must be at least 1".to_owned());
+        }
+        if let Some(issuer) = &self.issuer
+            && url::Url::parse(issuer).is_err()
+        {
+            return Err("issuer: expected an absolute URL".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The issuer: configured, else the URL the server listens on.
+    pub(crate) fn issuer(&self) -> String {
+        match &self.issuer {
+            Some(issuer) => issuer.clone(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", self.listen)
+            }
+        }
+    }
+
+    /// The configuration as TOML with secrets (URL passwords) redacted.
+    pub(crate) fn redacted_toml(&self) -> Result<String, String> {
+        let mut copy = self.clone();
+        copy.database_url = copy.database_url.as_deref().map(redact_url);
+        copy.redis_url = copy.redis_url.as_deref().map(redact_url);
+        toml::to_string(&RedactedConfig {
+            issuer: copy.issuer(),
+            tls: copy.tls.as_ref().map(TlsView::of),
+            config: copy,
+        })
+        .map_err(|error| format!("cannot render the configuration: {error}"))
+    }
+
+    /// The redacted configuration as JSON.
+    pub(crate) fn redacted_json(&self) -> serde_json::Value {
+        let mut copy = self.clone();
+        copy.database_url = copy.database_url.as_deref().map(redact_url);
+        copy.redis_url = copy.redis_url.as_deref().map(redact_url);
+        let issuer = copy.issuer();
+        let mut value = serde_json::to_value(&copy).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("issuer".into(), serde_json::Value::String(issuer));
+            if let Some(tls) = &self.tls {
+                object.insert(
+                    "tls".into(),
+                    serde_json::to_value(TlsView::of(tls)).unwrap_or_default(),
+                );
+            }
+        }
+        value
+    }
+}
+
+#[derive(Serialize)]
+struct RedactedConfig {
+    issuer: String,
+    #[serde(flatten)]
+    config: Config,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsView>,
+}
+
+/// What `config print` shows of `[tls]` (file names only).
+#[derive(Serialize)]
+struct TlsView {
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<ClientView>,
+}
+
+#[derive(Serialize)]
+struct ClientView {
+    ca: PathBuf,
+    crl: Vec<PathBuf>,
+    mode: String,
+    identities: Vec<IdentityView>,
+}
+
+#[derive(Serialize)]
+struct IdentityView {
+    id: String,
+    scopes: Vec<String>,
+}
+
+impl TlsView {
+    fn of(settings: &TlsSettings) -> Self {
+        Self {
+            cert: settings.cert.clone(),
+            key: settings.key.clone(),
+            client: settings.client.as_ref().map(|client| ClientView {
+                ca: client.ca.clone(),
+                crl: client.crl.clone(),
+                mode: format!("{:?}", client.mode).to_ascii_lowercase(),
+                identities: client
+                    .identities
+                    .iter()
+                    .map(|rule| IdentityView {
+                        id: rule.id.clone(),
+                        scopes: rule.scopes.clone(),
+                    })
+                    .collect(),
+            }),
+        }
+    }
+}
+
+/// `free`, `pro` or `enterprise`.
+pub(crate) fn parse_plan(name: &str) -> Option<palisade_ratelimit::Plan> {
+    use palisade_ratelimit::Plan;
+    [Plan::Free, Plan::Pro, Plan::Enterprise]
+        .into_iter()
+        .find(|plan| plan.name() == name)
+}
+
+/// `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`.
+fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                // Only fails for URLs that cannot have credentials, which this one has.
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "***".to_owned(),
+    }
+}
+
+/// serde's message names the field; keep it on one line, prefixed for the operator.
+fn describe_error(error: &toml::de::Error) -> String {
+    format!("configuration: {}", error.message().replace('\n', " "))
 }
 
 /// `TLS__CERT=x` becomes `[tls] cert = "x"`. Values that parse as TOML (numbers, arrays,
@@ -93,6 +366,7 @@ fn insert_override(table: &mut toml::Table, key: &str, value: &str) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -111,6 +385,8 @@ mod tests {
         let config = Config::deserialize(toml::Value::Table(toml::Table::new())).unwrap();
         assert_eq!(config.listen, default_listen());
         assert_eq!(config.data_dir, PathBuf::from("palisade-data"));
+        assert_eq!(config.metrics_listen, default_metrics_listen());
+        assert_eq!(config.issuer(), "http://127.0.0.1:8080");
     }
 
     #[test]
@@ -118,5 +394,63 @@ mod tests {
         let table: toml::Table = "lisen = \"x\"".parse().unwrap();
         let error = Config::deserialize(toml::Value::Table(table)).unwrap_err();
         assert!(error.message().contains("lisen"), "{}", error.message());
+    }
+
+    #[test]
+    fn tls_sections_parse() {
+        let table: toml::Table = r#"
+            [tls]
+            cert = "server.pem"
+            key = "server.key"
+            [tls.client]
+            ca = "ca.pem"
+            crl = ["crl.pem"]
+            mode = "optional"
+            [[tls.client.identities]]
+            id = "spiffe://example.org/svc-a"
+            scopes = ["orders:read"]
+        "#
+        .parse()
+        .unwrap();
+        let config = Config::deserialize(toml::Value::Table(table)).unwrap();
+        let tls = config.tls.unwrap();
+        let client = tls.client.unwrap();
+        assert_eq!(client.identities.len(), 1);
+        assert_eq!(client.crl, vec![PathBuf::from("crl.pem")]);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db.internal/palisade"),
+            "postgres://app:***@db.internal/palisade"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        let config = Config {
+            database_url: Some("postgres://app:hunter2@db/x".into()),
+            ..Config::deserialize(toml::Value::Table(toml::Table::new())).unwrap()
+        };
+        let printed = config.redacted_toml().unwrap();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("database_url"), "{printed}");
+        assert!(!config.redacted_json().to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut config = Config::deserialize(toml::Value::Table(toml::Table::new())).unwrap();
+        config.ratelimit.default_plan = "gold".into();
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .starts_with("ratelimit.default_plan")
+        );
+        config.ratelimit.default_plan = "free".into();
+        config.database_url = Some("mysql://x".into());
+        assert!(config.check().unwrap_err().starts_with("database_url"));
     }
 }

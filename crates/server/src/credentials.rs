@@ -1,0 +1,232 @@
+//! Request-signing credentials and users, in the server's own tables.
+//!
+//! Signing secrets must be usable (HMAC needs the secret itself), so they are kept
+//! sealed under the master key ([`MasterKey`], AES-256-GCM bound to the access key id)
+//! and opened only to verify. User passwords are kept as Argon2id hashes.
+
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use palisade_signing::{Credential, CredentialStore, KeyMaterial, MasterKey, SealedSecret, Secret};
+use rand::distr::{Alphanumeric, SampleString};
+use zeroize::Zeroizing;
+
+use crate::clock;
+use crate::db::{Db, DbError, DbResult, sql, sql_as};
+
+/// Signing credentials in the database.
+#[derive(Clone)]
+pub(crate) struct DbCredentialStore {
+    db: Db,
+    master: Arc<MasterKey>,
+}
+
+/// A credential made by `palisade credentials create`: the secret shown once.
+pub(crate) struct NewCredential {
+    pub(crate) access_key_id: String,
+    pub(crate) secret: Zeroizing<String>,
+}
+
+/// What listing shows of a credential (never the secret).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct CredentialSummary {
+    pub(crate) access_key_id: String,
+    pub(crate) owner: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) created_at: i64,
+}
+
+impl DbCredentialStore {
+    pub(crate) fn new(db: Db, master: MasterKey) -> Self {
+        Self {
+            db,
+            master: Arc::new(master),
+        }
+    }
+
+    /// Creates a credential for `owner` with `scopes`.
+    pub(crate) async fn create(&self, owner: &str, scopes: &[String]) -> DbResult<NewCredential> {
+        let mut rng = rand::rng();
+        let access_key_id = format!(
+            "PK{}",
+            Alphanumeric
+                .sample_string(&mut rng, 18)
+                .to_ascii_uppercase()
+        );
+        let secret = Zeroizing::new(Alphanumeric.sample_string(&mut rng, 40));
+        let sealed = self
+            .master
+            .seal(&access_key_id, &Secret::new(secret.as_bytes().to_vec()))
+            .map_err(|_| DbError("cannot seal the secret".into()))?;
+        sql!(
+            &self.db,
+            execute,
+            "INSERT INTO server_credentials (access_key_id, owner, scopes, sealed_secret, created_at) VALUES ($1, $2, $3, $4, $5)",
+            access_key_id.as_str(),
+            owner,
+            scopes.join(" "),
+            sealed.as_bytes().to_vec(),
+            clock::unix_now()
+        )?;
+        Ok(NewCredential {
+            access_key_id,
+            secret,
+        })
+    }
+
+    /// Revokes a credential; later signatures with it are refused.
+    pub(crate) async fn revoke(&self, access_key_id: &str) -> DbResult<bool> {
+        let changed = sql!(
+            &self.db,
+            execute,
+            "UPDATE server_credentials SET revoked_at = $1 WHERE access_key_id = $2 AND revoked_at IS NULL",
+            clock::unix_now(),
+            access_key_id
+        )?;
+        Ok(changed > 0)
+    }
+
+    /// Active credentials, optionally of one owner.
+    pub(crate) async fn list(&self, owner: Option<&str>) -> DbResult<Vec<CredentialSummary>> {
+        let rows: Vec<(String, String, String, i64)> = sql_as!(
+            &self.db,
+            (String, String, String, i64),
+            fetch_all,
+            "SELECT access_key_id, owner, scopes, created_at FROM server_credentials WHERE revoked_at IS NULL AND ($1 = '' OR owner = $1) ORDER BY created_at, access_key_id",
+            owner.unwrap_or("")
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(access_key_id, owner, scopes, created_at)| CredentialSummary {
+                    access_key_id,
+                    owner,
+                    scopes: split_scopes(&scopes),
+                    created_at,
+                },
+            )
+            .collect())
+    }
+}
+
+fn split_scopes(scopes: &str) -> Vec<String> {
+    scopes.split_whitespace().map(str::to_owned).collect()
+}
+
+impl CredentialStore for DbCredentialStore {
+    async fn credential(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<Credential>, palisade_signing::Error> {
+        // Ids are short; anything longer cannot exist and is not worth a query.
+        if access_key_id.len() > 128 {
+            return Ok(None);
+        }
+        let row: Option<(String, String, Vec<u8>)> = sql_as!(
+            &self.db,
+            (String, String, Vec<u8>),
+            fetch_optional,
+            "SELECT owner, scopes, sealed_secret FROM server_credentials WHERE access_key_id = $1 AND revoked_at IS NULL",
+            access_key_id
+        )
+        .map_err(|_| palisade_signing::Error::store_unavailable())?;
+        let Some((owner, scopes, sealed)) = row else {
+            return Ok(None);
+        };
+        let secret = self
+            .master
+            .open(access_key_id, &SealedSecret::from_bytes(sealed))?;
+        Ok(Some(Credential {
+            access_key_id: access_key_id.to_owned(),
+            owner,
+            scopes: split_scopes(&scopes),
+            key: KeyMaterial::Secret(secret),
+        }))
+    }
+}
+
+/// Users for HTTP Basic on `/oauth/authorize`, `/oauth/device` (and `/api/*` when the
+/// development switch is on).
+#[derive(Clone)]
+pub(crate) struct Users {
+    db: Db,
+}
+
+/// Usernames: 1 to 64 of `A-Z a-z 0-9 . _ @ -`.
+pub(crate) fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
+}
+
+impl Users {
+    pub(crate) fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Creates or replaces `username`'s password.
+    pub(crate) async fn create(&self, username: &str, password: &str) -> Result<(), String> {
+        if !valid_username(username) {
+            return Err("USER: 1 to 64 characters of A-Z a-z 0-9 . _ @ -".into());
+        }
+        if password.is_empty() || password.len() > 1024 {
+            return Err("password: 1 to 1024 bytes".into());
+        }
+        let salt = SaltString::from_b64(&base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            rand::random::<[u8; 16]>(),
+        ))
+        .map_err(|_| "cannot make a salt".to_owned())?;
+        let hash = Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|_| "cannot hash the password".to_owned())?
+            .to_string();
+        sql!(
+            &self.db,
+            execute,
+            "INSERT INTO server_users (username, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash",
+            username,
+            hash,
+            clock::unix_now()
+        )
+        .map_err(|error| format!("database: {error}"))?;
+        Ok(())
+    }
+
+    /// Checks a password. Unknown users cost the same as wrong passwords, so the answer
+    /// time does not reveal which usernames exist.
+    pub(crate) async fn verify(&self, username: &str, password: &str) -> DbResult<bool> {
+        if !valid_username(username) || password.len() > 1024 {
+            return Ok(false);
+        }
+        let row: Option<(String,)> = sql_as!(
+            &self.db,
+            (String,),
+            fetch_optional,
+            "SELECT password_hash FROM server_users WHERE username = $1",
+            username
+        )?;
+        let password = password.to_owned();
+        let stored = row.map(|(hash,)| hash);
+        // Argon2 is deliberately slow: keep it off the async workers.
+        let ok = tokio::task::spawn_blocking(move || {
+            let hash = stored.as_deref().unwrap_or(DUMMY_HASH);
+            let matches = PasswordHash::new(hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false);
+            matches && stored.is_some()
+        })
+        .await
+        .unwrap_or(false);
+        Ok(ok)
+    }
+}
+
+/// An Argon2id hash of a random password, verified against when the user does not exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2lDhUEwVcO1ehcTsbhkjEXbnnu3unqTb1WvH+UrGkLQ";

@@ -1,0 +1,290 @@
+//! The server's own tables (users, signing credentials, orders, webhooks and their
+//! deliveries) on SQLite or PostgreSQL, with their own migration bookkeeping.
+//!
+//! The crates own their tables (`apikey_migrations`, the OAuth store's); this module only
+//! touches tables prefixed `server_`, recorded in `server_migrations`, so the
+//! bookkeeping of the three cannot collide. Every query is parameterized.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// A database error, kept short: the caller turns it into a 503 or a CLI message
+/// without internals.
+#[derive(Debug)]
+pub(crate) struct DbError(pub(crate) String);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        Self(error.to_string())
+    }
+}
+
+pub(crate) type DbResult<T> = Result<T, DbError>;
+
+/// The connection pool of the configured engine.
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs one parameterized statement on whichever engine is configured. Placeholders
+/// are `$1, $2, ...` in order of first use, which both engines accept.
+macro_rules! sql {
+    ($db:expr, $method:ident, $sql:expr $(, $arg:expr)* $(,)?) => {
+        match $db {
+            $crate::db::Db::Sqlite(pool) => sqlx::query($sql)$(.bind($arg))*.$method(pool).await.map(|r| r.rows_affected()),
+            $crate::db::Db::Postgres(pool) => sqlx::query($sql)$(.bind($arg))*.$method(pool).await.map(|r| r.rows_affected()),
+        }
+    };
+}
+
+/// Like `sql!` for queries returning rows of the tuple type `$ty`.
+macro_rules! sql_as {
+    ($db:expr, $ty:ty, $method:ident, $sql:expr $(, $arg:expr)* $(,)?) => {
+        match $db {
+            $crate::db::Db::Sqlite(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.$method(pool).await,
+            $crate::db::Db::Postgres(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.$method(pool).await,
+        }
+    };
+}
+
+pub(crate) use {sql, sql_as};
+
+/// One schema step per engine (the two differ only in the binary column type).
+struct Migration {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: SCHEMA_V1_SQLITE,
+    postgres: SCHEMA_V1_POSTGRES,
+}];
+
+const SCHEMA_V1_SQLITE: &str = "
+CREATE TABLE IF NOT EXISTS server_users (
+    username TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS server_credentials (
+    access_key_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    sealed_secret BLOB NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE TABLE IF NOT EXISTS server_orders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_orders_owner ON server_orders (owner, seq);
+CREATE TABLE IF NOT EXISTS server_webhooks (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    sealed_secret BLOB NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_webhooks_owner ON server_webhooks (owner);
+CREATE TABLE IF NOT EXISTS server_deliveries (
+    id TEXT PRIMARY KEY,
+    webhook_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    last_error TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_deliveries_due ON server_deliveries (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS server_secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+";
+
+const SCHEMA_V1_POSTGRES: &str = "
+CREATE TABLE IF NOT EXISTS server_users (
+    username TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS server_credentials (
+    access_key_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    sealed_secret BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE TABLE IF NOT EXISTS server_orders (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_orders_owner ON server_orders (owner, seq);
+CREATE TABLE IF NOT EXISTS server_webhooks (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    sealed_secret BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_webhooks_owner ON server_webhooks (owner);
+CREATE TABLE IF NOT EXISTS server_deliveries (
+    id TEXT PRIMARY KEY,
+    webhook_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    last_error TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_deliveries_due ON server_deliveries (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS server_secrets (
+    name TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+";
+
+impl Db {
+    /// Opens SQLite at `path` (WAL, synchronous FULL so an acknowledged write survives
+    /// a crash of the process or the machine).
+    pub(crate) async fn sqlite(path: &std::path::Path) -> DbResult<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// Connects to PostgreSQL.
+    pub(crate) async fn postgres(url: &str) -> DbResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(url)
+            .await?;
+        Ok(Self::Postgres(pool))
+    }
+
+    /// Applies the server's schema steps not applied yet. Safe to run from several
+    /// instances at once (PostgreSQL takes an advisory lock).
+    pub(crate) async fn migrate(&self) -> DbResult<()> {
+        if let Db::Postgres(pool) = self {
+            // One migrator at a time across instances; released with the session.
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock(7361029)")
+                .execute(&mut *conn)
+                .await?;
+            let result = self.migrate_unlocked().await;
+            sqlx::query("SELECT pg_advisory_unlock(7361029)")
+                .execute(&mut *conn)
+                .await?;
+            return result;
+        }
+        self.migrate_unlocked().await
+    }
+
+    async fn migrate_unlocked(&self) -> DbResult<()> {
+        sql!(
+            self,
+            execute,
+            "CREATE TABLE IF NOT EXISTS server_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"
+        )?;
+        let applied: Vec<(i64,)> = sql_as!(
+            self,
+            (i64,),
+            fetch_all,
+            "SELECT version FROM server_migrations"
+        )?;
+        for migration in MIGRATIONS {
+            if applied.iter().any(|(v,)| *v == migration.version) {
+                continue;
+            }
+            let script = match self {
+                Db::Sqlite(_) => migration.sqlite,
+                Db::Postgres(_) => migration.postgres,
+            };
+            for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sql!(self, execute, statement)?;
+            }
+            sql!(
+                self,
+                execute,
+                "INSERT INTO server_migrations (version, applied_at) VALUES ($1, $2)",
+                migration.version,
+                crate::clock::unix_now()
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers (for `/health`).
+    pub(crate) async fn ping(&self) -> DbResult<()> {
+        sql_as!(self, (i64,), fetch_one, "SELECT 1")?;
+        Ok(())
+    }
+
+    /// A named random secret shared by every instance on this database, created on
+    /// first use.
+    pub(crate) async fn secret(&self, name: &str) -> DbResult<Vec<u8>> {
+        if let Some((value,)) = sql_as!(
+            self,
+            (Vec<u8>,),
+            fetch_optional,
+            "SELECT value FROM server_secrets WHERE name = $1",
+            name
+        )? {
+            return Ok(value);
+        }
+        let fresh: [u8; 32] = rand::random();
+        sql!(
+            self,
+            execute,
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            name,
+            fresh.to_vec()
+        )?;
+        let (value,) = sql_as!(
+            self,
+            (Vec<u8>,),
+            fetch_one,
+            "SELECT value FROM server_secrets WHERE name = $1",
+            name
+        )?;
+        Ok(value)
+    }
+}
