@@ -68,6 +68,15 @@ pub(crate) fn router(ctx: &Ctx) -> Result<Router, String> {
         )
         .route("/api/webhooks", post(webhooks::register).route_layer(write))
         .method_not_allowed_fallback(method_not_allowed)
+        // JSON bodies: BODY_LIMIT whatever the credential (413 past it, as for signed
+        // requests). They become typed structs that refuse unknown fields, so a
+        // `__proto__` key cannot pollute anything: let it reach the schema, which refuses
+        // it (in `metadata`, like `$where`) with a 422 naming the field.
+        .layer(axum::Extension(
+            palisade_validate::Limits::default()
+                .max_body_bytes(BODY_LIMIT)
+                .reject_proto_keys(false),
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(abuse.lockout_layer())

@@ -178,7 +178,7 @@ impl Config {
                 toml::Value::String(dir.to_string_lossy().into_owned()),
             );
         }
-        let config = Config::deserialize(toml::Value::Table(table))
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|error| describe_error(&error))?;
         config.check()?;
         Ok(config)
@@ -331,9 +331,14 @@ fn redact_url(raw: &str) -> String {
     }
 }
 
-/// serde's message names the field; keep it on one line, prefixed for the operator.
-fn describe_error(error: &toml::de::Error) -> String {
-    format!("configuration: {}", error.message().replace('\n', " "))
+/// serde's message on one line, after the path of the key it is about (`listen`,
+/// `ratelimit.default_plan`): a type error's message alone does not name the key.
+fn describe_error(error: &serde_path_to_error::Error<toml::de::Error>) -> String {
+    let message = error.inner().message().replace('\n', " ");
+    match error.path().to_string() {
+        path if path.is_empty() || path == "." => format!("configuration: {message}"),
+        path => format!("configuration: {path}: {message}"),
+    }
 }
 
 /// `TLS__CERT=x` becomes `[tls] cert = "x"`. Values that parse as TOML (numbers, arrays,

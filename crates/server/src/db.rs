@@ -254,7 +254,8 @@ impl Db {
 
     /// Whether the database answers (for `/health`).
     pub(crate) async fn ping(&self) -> DbResult<()> {
-        sql_as!(self, (i64,), fetch_one, "SELECT 1")?;
+        // BIGINT on both: PostgreSQL's plain `1` is an INT4, which does not decode as i64.
+        sql_as!(self, (i64,), fetch_one, "SELECT CAST(1 AS BIGINT)")?;
         Ok(())
     }
 

@@ -382,6 +382,11 @@ pub(crate) async fn authorize(
         Ok(params) => params,
         Err(reply) => return reply.into_response(),
     };
+    // The client and its redirect URI first: a request that could never succeed gets
+    // its 400 at once, without asking a user to log in (RFC 6749 §4.1.2.1).
+    if let Some(response) = check_client_and_redirect(&ctx, &params).await {
+        return response;
+    }
     let client = client.map(|c| c.0);
     let user = match authenticate_user(&ctx, client.as_ref(), &headers).await {
         Ok(user) => user,
@@ -394,9 +399,41 @@ pub(crate) async fn authorize(
         .await
     {
         Ok(location) | Err(AuthorizeError::Redirect(location)) => redirect(&location),
-        Err(AuthorizeError::Direct(error)) => OAuthReply(error).into_response(),
+        Err(AuthorizeError::Direct(error)) => direct_error(error),
         Err(_) => temporarily_unavailable(),
     }
+}
+
+/// `Some(400)` when `client_id` is unknown or `redirect_uri` is not one of its registered
+/// URIs (exact match).
+async fn check_client_and_redirect(ctx: &Ctx, params: &Form) -> Option<Response> {
+    let bad = |description: &'static str| {
+        Some(direct_error(OAuthError::new(
+            palisade_jwt::OAuthErrorCode::InvalidRequest,
+            description,
+        )))
+    };
+    let (Some(client_id), Some(redirect_uri)) =
+        (params.get("client_id"), params.get("redirect_uri"))
+    else {
+        return bad("client_id and redirect_uri are required");
+    };
+    match palisade_jwt::OAuthStore::get_client(ctx.state.oauth.store(), client_id).await {
+        Ok(Some(client)) if client.redirect_uris.iter().any(|uri| uri == redirect_uri) => None,
+        Ok(Some(_)) => bad("redirect_uri is not registered for this client"),
+        Ok(None) => bad("unknown client_id"),
+        Err(_) => Some(temporarily_unavailable()),
+    }
+}
+
+/// An error the authorization endpoint answers itself instead of redirecting (unknown
+/// client, unregistered redirect URI): always 400. No client authenticates here, so the
+/// crate's 401 for `invalid_client` (and its challenge) does not apply.
+fn direct_error(error: OAuthError) -> Response {
+    if error.code() == palisade_jwt::OAuthErrorCode::ServerError {
+        return temporarily_unavailable();
+    }
+    (StatusCode::BAD_REQUEST, no_store(), Json(&error)).into_response()
 }
 
 fn redirect(location: &str) -> Response {

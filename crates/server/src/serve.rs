@@ -91,7 +91,16 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(mut config: Config) -> Result<(), String> {
+    // Bind first: with port 0 the issuer (derived from `listen` when not configured)
+    // and the metadata URLs must name the port actually bound.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| format!("listen: cannot bind {}: {error}", config.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| format!("listen: {error}"))?;
+    config.listen = address;
     let acceptor = match &config.tls {
         None => None,
         Some(settings) => {
@@ -115,12 +124,6 @@ async fn serve(config: Config) -> Result<(), String> {
     });
     let router = app::router(&ctx)?;
 
-    let listener = TcpListener::bind(state.config.listen)
-        .await
-        .map_err(|error| format!("listen: cannot bind {}: {error}", state.config.listen))?;
-    let address = listener
-        .local_addr()
-        .map_err(|error| format!("listen: {error}"))?;
     let metrics_listener = TcpListener::bind(state.config.metrics_listen)
         .await
         .map_err(|error| {

@@ -139,8 +139,12 @@ pub(crate) fn run(args: &SignArgs, secret: &str) -> Result<Vec<(String, String)>
             if !body.is_empty() {
                 signer = signer.cover("content-digest");
             }
+            // A random nonce keeps two signatures made in the same second apart (replay
+            // protection); a fixed --timestamp asks for a reproducible signature instead.
+            if args.timestamp.is_none() {
+                signer = signer.nonce(uuid::Uuid::new_v4().simple().to_string());
+            }
             let signature = signer
-                .nonce(uuid::Uuid::new_v4().simple().to_string())
                 .sign_request(&request, now)
                 .map_err(|error| format!("cannot sign: {}", error.detail()))?;
             added.extend(signature);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_abuse::{AbuseConfig, AbuseMonitor};
-use palisade_apikey::{ApiKeys, PostgresKeyStore, SqliteKeyStore};
+use palisade_apikey::{ApiKeys, CacheConfig, PostgresKeyStore, SqliteKeyStore};
 use palisade_jwt::{AuthorizationServer, AuthorizationServerConfig, KeyRing, RotationPolicy};
 use palisade_ratelimit::{FailureMode, Policy, RateLimiter, RedisConfig};
 use palisade_signing::{MasterKey, Rfc9421Policy, SigV4Profile};
@@ -126,7 +126,13 @@ impl State {
         let credentials = DbCredentialStore::new(db.clone(), master);
 
         Ok(Self {
-            keys: Arc::new(ApiKeys::new(key_store)),
+            // The contract: a revocation is effective on the next request, on every
+            // instance. Read the store's revocation epoch on every verification (one
+            // indexed one-row read) instead of every 500 ms; key records stay cached.
+            keys: Arc::new(ApiKeys::new(key_store).with_cache(CacheConfig {
+                revocation_poll_interval: Duration::ZERO,
+                ..CacheConfig::default()
+            })),
             oauth: Arc::new(oauth),
             keyring,
             credentials,

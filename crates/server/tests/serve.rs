@@ -32,6 +32,8 @@ fn start(data_dir: &std::path::Path) -> (Server, String) {
         .args(["--data-dir"])
         .arg(data_dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        // Never the default 9464: a developer's running server or a parallel test has it.
+        .env("PALISADE_METRICS_LISTEN", "127.0.0.1:0")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
