@@ -49,6 +49,9 @@ pub(crate) struct Config {
     /// `[webhooks]`.
     #[serde(default)]
     pub(crate) webhooks: WebhookConfig,
+    /// `[abuse]`.
+    #[serde(default)]
+    pub(crate) abuse: AbuseSettings,
     /// `[dev]`: development-only switches.
     #[serde(default)]
     pub(crate) dev: DevConfig,
@@ -113,6 +116,36 @@ impl Default for WebhookConfig {
 
 fn default_webhook_ports() -> Vec<u16> {
     vec![443]
+}
+
+/// `[abuse]`: the behaviour rules (the brute-force lockout always applies).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AbuseSettings {
+    /// Apply the behaviour rules (error rate, response volume, authentication share,
+    /// riding the limit, user-agent and network rotation).
+    #[serde(default = "default_true")]
+    pub(crate) rules: bool,
+    /// Response bytes per identity in the 10-minute window before it is throttled.
+    #[serde(default = "default_max_response_bytes")]
+    pub(crate) max_response_bytes: u64,
+}
+
+impl Default for AbuseSettings {
+    fn default() -> Self {
+        Self {
+            rules: true,
+            max_response_bytes: default_max_response_bytes(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_response_bytes() -> u64 {
+    100 * 1024 * 1024
 }
 
 /// `[dev]`.
@@ -227,8 +260,12 @@ impl Config {
         let mut copy = self.clone();
         copy.database_url = copy.database_url.as_deref().map(redact_url);
         copy.redis_url = copy.redis_url.as_deref().map(redact_url);
+        let issuer = copy.issuer();
+        // `RedactedConfig` carries the effective issuer; the flattened copy must not add
+        // a second `issuer` key (duplicate keys are invalid TOML).
+        copy.issuer = None;
         toml::to_string(&RedactedConfig {
-            issuer: copy.issuer(),
+            issuer,
             tls: copy.tls.as_ref().map(TlsView::of),
             config: copy,
         })

@@ -176,8 +176,25 @@ impl State {
             Some(conn) => AnyAbuseStore::Redis(palisade_abuse::RedisStore::new(conn.clone())),
             None => AnyAbuseStore::Memory(palisade_abuse::MemoryStore::new()),
         };
+        let mut abuse_config = AbuseConfig::default();
+        if self.config.abuse.rules {
+            if let Some(rule) = abuse_config.rules.response_bytes.as_mut() {
+                rule.max_bytes = self.config.abuse.max_response_bytes;
+            }
+        } else {
+            abuse_config.rules = palisade_abuse::Rules {
+                error_rate: None,
+                response_bytes: None,
+                auth_share: None,
+                near_limit: None,
+                round_the_clock: None,
+                user_agent_rotation: None,
+                network_changes: None,
+                endpoint_spread: None,
+            };
+        }
         let abuse = Arc::new(
-            AbuseMonitor::new(abuse_store, AbuseConfig::default())
+            AbuseMonitor::new(abuse_store, abuse_config)
                 .map_err(|error| format!("abuse: {error}"))?,
         );
         let cursor_key = self
