@@ -1,6 +1,5 @@
 //! `ValidatedJson<T>`: a JSON body read within limits, strictly typed and validated.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use http::header::CONTENT_TYPE;
 use palisade_headers::{FieldError, Problem};
@@ -47,7 +46,7 @@ where
 {
     type Rejection = ProblemResponse;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers().get(CONTENT_TYPE)) {
             return Err(ProblemResponse::coded(
                 415,
@@ -61,14 +60,12 @@ where
             .cloned()
             .unwrap_or_default();
         let body_limit = limits.body_limit();
-        let (parts, body) = request.into_parts();
-        let request = Request::from_parts(
-            parts,
-            axum::body::Body::new(http_body_util::Limited::new(body, body_limit)),
-        );
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|_| too_large(body_limit))?;
+        let body = request.into_body();
+        let bytes =
+            http_body_util::BodyExt::collect(http_body_util::Limited::new(body, body_limit))
+                .await
+                .map_err(|error| body_error(error.as_ref(), body_limit))?
+                .to_bytes();
         palisade_validate::from_slice(&bytes, &limits)
             .map(ValidatedJson)
             .map_err(|rejection| rejection_response(&rejection))
@@ -84,6 +81,23 @@ fn is_json(content_type: Option<&http::HeaderValue>) -> bool {
         || essence
             .rsplit_once('+')
             .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json"))
+}
+
+/// 413 past the limit; 408 when the body stopped arriving (a read timeout further out,
+/// or a client that went away): that is not the client's size, so not a 413.
+pub(crate) fn body_error(
+    error: &(dyn std::error::Error + 'static),
+    limit: usize,
+) -> ProblemResponse {
+    if error.is::<http_body_util::LengthLimitError>() {
+        too_large(limit)
+    } else {
+        ProblemResponse::coded(
+            408,
+            "body_incomplete",
+            "the body did not arrive in time or was cut short",
+        )
+    }
 }
 
 fn too_large(limit: usize) -> ProblemResponse {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -90,6 +90,36 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthReply> {
         ));
     }
     parse_pairs(body)
+}
+
+/// The body, read up to [`MAX_FORM`] bytes; longer is a 413 `invalid_request`, a body
+/// that stops arriving a 408.
+async fn read_form_body(body: Body) -> Result<Bytes, Response> {
+    match axum::body::to_bytes(body, MAX_FORM).await {
+        Ok(bytes) => Ok(bytes),
+        Err(error) => {
+            // The length error sits somewhere in axum's error chain.
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            let mut too_large = false;
+            while let Some(current) = cause {
+                too_large |= current.is::<http_body_util::LengthLimitError>();
+                cause = current.source();
+            }
+            let status = if too_large {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::REQUEST_TIMEOUT
+            };
+            let mut response = invalid_request(if too_large {
+                "the request body is larger than 16 KiB"
+            } else {
+                "the request body did not arrive in time"
+            })
+            .into_response();
+            *response.status_mut() = status;
+            Err(response)
+        }
+    }
 }
 
 fn parse_pairs(raw: &[u8]) -> Result<Form, OAuthReply> {
@@ -216,8 +246,12 @@ pub(crate) async fn token(
     State(ctx): State<Ctx>,
     client: Option<axum::Extension<ClientInfo>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_form_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let oauth = &ctx.state.oauth;
     client_endpoint(&ctx, client.map(|c| c.0), &headers, &body, |form, authorization| async move {
         let answer = oauth.token(&form, authorization.as_deref(), clock::now()).await;
@@ -237,8 +271,12 @@ pub(crate) async fn device_authorization(
     State(ctx): State<Ctx>,
     client: Option<axum::Extension<ClientInfo>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_form_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let oauth = &ctx.state.oauth;
     client_endpoint(
         &ctx,
@@ -262,8 +300,12 @@ pub(crate) async fn revoke(
     State(ctx): State<Ctx>,
     client: Option<axum::Extension<ClientInfo>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_form_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let oauth = &ctx.state.oauth;
     client_endpoint(
         &ctx,
@@ -291,8 +333,12 @@ pub(crate) async fn introspect(
     State(ctx): State<Ctx>,
     client: Option<axum::Extension<ClientInfo>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_form_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let oauth = &ctx.state.oauth;
     client_endpoint(
         &ctx,
@@ -459,8 +505,12 @@ pub(crate) async fn device(
     State(ctx): State<Ctx>,
     client: Option<axum::Extension<ClientInfo>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_form_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let client = client.map(|c| c.0);
     let user = match authenticate_user(&ctx, client.as_ref(), &headers).await {
         Ok(user) => user,

@@ -80,13 +80,11 @@ where
                         let bytes = collected.to_bytes();
                         (bytes.clone(), Body::from(bytes))
                     }
-                    Err(_) => {
-                        return Ok(ProblemResponse::coded(
-                            413,
-                            "body_too_large",
-                            &format!("the body is larger than {body_limit} bytes"),
-                        )
-                        .into_response());
+                    Err(error) => {
+                        return Ok(
+                            crate::validated_json::body_error(error.as_ref(), body_limit)
+                                .into_response(),
+                        );
                     }
                 }
             } else {

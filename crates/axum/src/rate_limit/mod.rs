@@ -5,7 +5,9 @@
 //! address from [`ClientInfo`](crate::ClientInfo). Every response carries
 //! `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` and the IETF
 //! `RateLimit-Policy`/`RateLimit` fields; a denied request gets a 429 problem document
-//! with `Retry-After` and never reaches the inner service. An allowed request carries the
+//! with `Retry-After` and never reaches the inner service; when the limiter's store is
+//! down and the policy fails closed, the answer is a 503 `unavailable` problem instead
+//! (the caller did nothing wrong). An allowed request carries the
 //! limiter's [`Decision`](palisade_ratelimit::Decision) in its extensions, so that inner
 //! layers (the abuse monitor's near-the-limit rule) see the remaining quota.
 //!

@@ -70,6 +70,19 @@ where
             let key = bucket(&request);
             let now = SystemTime::now();
             let decision = limiter.check(&key, 1, now).await;
+            if !decision.allowed() && decision.degraded().is_some() {
+                // The limiter could not decide (its store is down) and the policy fails
+                // closed: a temporary condition of the server, not the caller's quota.
+                let mut response = ProblemResponse::coded(
+                    503,
+                    "unavailable",
+                    "the rate limiter is unavailable; retry shortly",
+                )
+                .with_header("retry-after", "1")
+                .into_response();
+                super::write_headers(&decision, now, response.headers_mut());
+                return Ok(response);
+            }
             if !decision.allowed() {
                 let violated: Vec<&str> = decision
                     .windows()

@@ -574,6 +574,11 @@ impl Server {
         }
     }
 
+    /// The server's process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `url` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
@@ -630,6 +635,14 @@ impl Server {
             headers,
             body,
         }
+    }
+
+    /// Records an exchange made outside [`Server::send`] (raw TCP, say) for the leak
+    /// check; returns its index.
+    pub fn record_raw(&self, exchange: &str) -> usize {
+        let mut exchanges = lock(&self.exchanges);
+        exchanges.push(exchange.to_owned());
+        exchanges.len() - 1
     }
 
     /// `GET url+path` with no credential.
