@@ -141,7 +141,10 @@ impl Error {
     /// [`NonceStore`](crate::NonceStore) implemented outside this crate returns when its
     /// backend cannot answer (the caller answers 503, not 401).
     pub fn store_unavailable() -> Self {
-        Self::new(ErrorKind::Store, "the credential or nonce store is unavailable")
+        Self::new(
+            ErrorKind::Store,
+            "the credential or nonce store is unavailable",
+        )
     }
 
     /// The category of this error.
