@@ -17,10 +17,16 @@ const BEGIN: &str = "<!-- xtask-bench:begin -->";
 const END: &str = "<!-- xtask-bench:end -->";
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if let Some(("e2e", rest)) = args
+        .split_first()
+        .map(|(first, rest)| (first.as_str(), rest))
+    {
+        return crate::e2e::run(rest);
+    }
     let quick = args.iter().any(|arg| arg == "--quick");
     if let Some(unknown) = args.iter().find(|arg| *arg != "--quick") {
         return Err(format!(
-            "bench: unknown option `{unknown}` (usage: cargo xtask bench [--quick])"
+            "bench: unknown option `{unknown}` (usage: cargo xtask bench [--quick] | cargo xtask bench e2e [OPTIONS])"
         ));
     }
     let mut bench = cargo();

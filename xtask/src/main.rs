@@ -6,7 +6,8 @@
 //! ```text
 //! cargo xtask ci                       the steps of .ci/run (fmt, clippy, deps, docs, tests)
 //! cargo xtask check-deps [--workspace DIR]   core crates must not depend on a web framework
-//! cargo xtask bench [e2e]              run the criterion benches, refresh docs/BENCHMARKS.md
+//! cargo xtask bench [--quick]          run the criterion benches, refresh docs/BENCHMARKS.md
+//! cargo xtask bench e2e [OPTIONS]      the reference server under wrk against a bare axum service
 //! cargo xtask fuzz [--time SECS]       run every fuzz target for SECS seconds (default 60)
 //! cargo xtask release VERSION [--dry-run]
 //! ```
@@ -17,6 +18,7 @@
 mod bench;
 mod check_deps;
 mod ci;
+mod e2e;
 mod fuzz;
 mod release;
 mod util;

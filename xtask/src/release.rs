@@ -254,7 +254,7 @@ fn topological(needs: &BTreeMap<&str, BTreeSet<&str>>) -> Result<Vec<String>, St
 }
 
 /// Today's UTC date as YYYY-MM-DD (days-to-civil, from Howard Hinnant's algorithms).
-fn today() -> String {
+pub(crate) fn today() -> String {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
