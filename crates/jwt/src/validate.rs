@@ -378,6 +378,28 @@ impl<K: TokenKind> Validator<K> {
         K::build(registered, claims)
     }
 
+    /// The time checks of [`Validator::validate`] alone, for claims validated before
+    /// (a cache of verified tokens must expire them exactly as validation would).
+    pub(crate) fn check_times(
+        &self,
+        exp: u64,
+        nbf: Option<u64>,
+        iat: Option<u64>,
+        now: SystemTime,
+    ) -> Result<()> {
+        let now = unix(now);
+        if now >= exp.saturating_add(self.leeway) {
+            return Err(Error::new(ErrorKind::Expired));
+        }
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
+            return Err(Error::new(ErrorKind::NotYetValid));
+        }
+        if iat.is_some_and(|iat| iat > now.saturating_add(self.leeway)) {
+            return Err(Error::new(ErrorKind::IssuedInFuture));
+        }
+        Ok(())
+    }
+
     fn check_registered(
         &self,
         claims: &mut Map<String, Value>,

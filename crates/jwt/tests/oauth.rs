@@ -94,6 +94,13 @@ async fn client_credentials<S: OAuthStore, B: Blocklist>(s: AuthorizationServer<
         .verify_access_token(&response.access_token, at(T0 + 1))
         .await
         .unwrap();
+    // The second use comes from the verified-token cache: same claims, and (below) the
+    // same expiry.
+    let again = s
+        .verify_access_token(&response.access_token, at(T0 + 2))
+        .await
+        .unwrap();
+    assert_eq!(again, claims);
     assert_eq!(claims.sub, c.id);
     assert_eq!(claims.client_id, c.id);
     assert_eq!(claims.scope, "orders:read");
@@ -177,6 +184,11 @@ async fn client_credentials<S: OAuthStore, B: Blocklist>(s: AuthorizationServer<
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Expired);
+    // A token altered by one character is verified afresh (another cache key) and refused.
+    let mut altered = response.access_token.clone();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(s.verify_access_token(&altered, at(T0 + 3)).await.is_err());
     // The metadata names every endpoint of the contract.
     let meta = s.metadata();
     assert_eq!(meta.token_endpoint, "https://auth.example/oauth/token");

@@ -125,12 +125,18 @@ impl State {
         let master = load_master_key(&config)?;
         let credentials = DbCredentialStore::new(db.clone(), master);
 
+        // The contract: a revocation is effective on the next request, on every
+        // instance. On PostgreSQL (the multi-instance engine) every verification reads
+        // the store's revocation epoch (one indexed one-row read); key records stay
+        // cached. On SQLite there is one instance, whose own revocations take effect at
+        // once; the CLI's reach it within the 500 ms poll.
+        let revocation_poll_interval = match &config.database_url {
+            Some(_) => Duration::ZERO,
+            None => CacheConfig::default().revocation_poll_interval,
+        };
         Ok(Self {
-            // The contract: a revocation is effective on the next request, on every
-            // instance. Read the store's revocation epoch on every verification (one
-            // indexed one-row read) instead of every 500 ms; key records stay cached.
             keys: Arc::new(ApiKeys::new(key_store).with_cache(CacheConfig {
-                revocation_poll_interval: Duration::ZERO,
+                revocation_poll_interval,
                 ..CacheConfig::default()
             })),
             oauth: Arc::new(oauth),
