@@ -343,8 +343,11 @@ const VERIFIED_CAPACITY: usize = 8192;
 /// on every use, and the blocklist is always consulted.
 #[derive(Default)]
 struct VerifiedTokens {
-    entries: std::sync::Mutex<HashMap<[u8; 32], (Arc<crate::keys::KeySet>, AccessTokenClaims)>>,
+    entries: std::sync::Mutex<HashMap<[u8; 32], VerifiedEntry>>,
 }
+
+/// The key set a token was verified with, and its claims.
+type VerifiedEntry = (Arc<crate::keys::KeySet>, AccessTokenClaims);
 
 impl VerifiedTokens {
     fn get(&self, hash: &[u8; 32], keys: &Arc<crate::keys::KeySet>) -> Option<AccessTokenClaims> {
