@@ -534,6 +534,8 @@ struct Cache {
     epoch: AtomicU64,
     /// When the epoch was last read (ms since the epoch), or `NEVER_POLLED`.
     last_poll_ms: AtomicI64,
+    /// Which eighth of the cache the next eviction empties.
+    sweep: AtomicU64,
 }
 
 impl Cache {
@@ -543,6 +545,7 @@ impl Cache {
             generation: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             last_poll_ms: AtomicI64::new(NEVER_POLLED),
+            sweep: AtomicU64::new(0),
         }
     }
 
@@ -576,11 +579,17 @@ impl Cache {
         if self.generation.load(Ordering::Acquire) != generation {
             return;
         }
-        if map.len() >= capacity
-            && !map.contains_key(&hash)
-            && let Some(victim) = map.keys().next().copied()
-        {
-            map.remove(&victim);
+        if map.len() >= capacity && !map.contains_key(&hash) {
+            // Full: drop one eighth of the entries, chosen by the (uniform) digest, in
+            // one pass. Amortised over the inserts that refill it, that is a constant
+            // cost per insert; evicting "the first key" one at a time instead degrades
+            // into scanning an ever longer empty prefix of the table.
+            let eighth = self.sweep.fetch_add(1, Ordering::Relaxed) % 8;
+            map.retain(|key, _| u64::from(key.as_bytes()[0] % 8) != eighth);
+            if map.len() >= capacity {
+                // A degenerate capacity (below 8 entries per eighth): make room anyway.
+                map.clear();
+            }
         }
         map.insert(hash, entry);
     }
