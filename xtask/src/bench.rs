@@ -4,7 +4,9 @@
 //! side by side with its best peer in the same run (ratios, not absolute times: these
 //! machines are shared). This task runs them all, reads criterion's estimates from
 //! `target/criterion/`, and rewrites the generated table between the markers in
-//! docs/BENCHMARKS.md; the prose around the markers is kept.
+//! docs/BENCHMARKS.md; the prose around the markers is kept. `bench e2e` (module
+//! `e2e`) and `bench scaling` (cost as the number of keys grows, `bench/scaling.rs`) are
+//! separate runs with their own sections.
 
 use std::fs;
 use std::path::Path;
@@ -12,6 +14,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::util::{cargo, run as run_command, workspace_root};
+
+mod scaling;
 
 const BEGIN: &str = "<!-- xtask-bench:begin -->";
 const END: &str = "<!-- xtask-bench:end -->";
@@ -23,10 +27,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     {
         return crate::e2e::run(rest);
     }
+    if let Some(("scaling", rest)) = args
+        .split_first()
+        .map(|(first, rest)| (first.as_str(), rest))
+    {
+        return scaling::run(rest);
+    }
     let quick = args.iter().any(|arg| arg == "--quick");
     if let Some(unknown) = args.iter().find(|arg| *arg != "--quick") {
         return Err(format!(
-            "bench: unknown option `{unknown}` (usage: cargo xtask bench [--quick] | cargo xtask bench e2e [OPTIONS])"
+            "bench: unknown option `{unknown}` (usage: cargo xtask bench [--quick] | cargo xtask bench e2e [OPTIONS] | cargo xtask bench scaling [--report-only])"
         ));
     }
     let mut bench = cargo();

@@ -1260,7 +1260,7 @@ fn processes_named(name: &str) -> Vec<u32> {
         .collect()
 }
 
-fn load_average() -> Option<String> {
+pub(crate) fn load_average() -> Option<String> {
     fs::read_to_string("/proc/loadavg")
         .ok()?
         .split_whitespace()
@@ -1291,7 +1291,7 @@ fn wrk_version() -> String {
 }
 
 /// `YYYY-MM-DD HH:MM` in UTC.
-fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
