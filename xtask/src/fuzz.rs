@@ -2,8 +2,9 @@
 //!
 //! The targets use cargo-fuzz's layout (libFuzzer). cargo-fuzz needs nightly compiler
 //! flags; on the stable toolchain this machine has, `RUSTC_BOOTSTRAP=1` unlocks them for
-//! the fuzz build only. Each target runs on its committed corpus in `fuzz/corpus/TARGET`,
-//! and a crash leaves its input in `fuzz/artifacts/TARGET/`.
+//! the fuzz build only. Each target starts from its committed seeds in `fuzz/seeds/TARGET`
+//! (read only) and grows its working corpus in `fuzz/corpus/TARGET`, which is not
+//! committed; a crash leaves its input in `fuzz/artifacts/TARGET/`.
 
 use std::fs;
 
@@ -39,18 +40,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let corpus = fuzz_dir.join("corpus").join(target);
         fs::create_dir_all(&corpus)
             .map_err(|error| format!("fuzz: creating {}: {error}", corpus.display()))?;
-        run_command(
-            cargo()
-                .current_dir(&fuzz_dir)
-                .env("RUSTC_BOOTSTRAP", "1")
-                .args(["fuzz", "run", target])
-                .arg(&corpus)
-                .args([
-                    "--",
-                    &format!("-max_total_time={seconds}"),
-                    "-rss_limit_mb=2048",
-                ]),
-        )?;
+        let seeds = fuzz_dir.join("seeds").join(target);
+        let mut command = cargo();
+        command
+            .current_dir(&fuzz_dir)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", target])
+            // libFuzzer writes new inputs into the first directory only.
+            .arg(&corpus);
+        if seeds.is_dir() {
+            command.arg(&seeds);
+        }
+        run_command(command.args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=2048",
+        ]))?;
     }
     Ok(())
 }
