@@ -13,19 +13,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use http::request::Parts;
-use palisade_apikey::{ApiKeys, ErrorKind};
+use palisade_apikey::VerifiedKey;
 use palisade_axum::{
-    AbuseLayer, AuthFailure, AuthMethod, AuthenticateLayer, BearerVerifier, ClientCertVerifier,
-    ClientInfoLayer, CredentialRequest, HttpSignatureVerifier, Principal, ProblemResponse,
-    RateLimitLayer, RequestIdLayer, RequireScopeLayer, SecurityHeadersLayer, SignatureVerifier,
-    TrustedProxies, Verifier, VerifyFuture,
+    AbuseLayer, ApiKeyVerifier, AuthFailure, AuthMethod, AuthenticateLayer, BearerVerifier,
+    ClientCertVerifier, ClientInfoLayer, CredentialRequest, HttpSignatureVerifier, Principal,
+    ProblemResponse, RateLimitLayer, RequestIdLayer, RequireScopeLayer, SecurityHeadersLayer,
+    SignatureVerifier, TrustedProxies, Verifier, VerifyFuture,
 };
 use palisade_headers::{Challenge, SecurityHeaders};
 use serde_json::json;
 use tower::ServiceBuilder;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
-use crate::backends::AnyKeyStore;
 use crate::credentials::Users;
 use crate::state::{Limiter, Runtime, State as Shared};
 use crate::webhooks::Webhooks;
@@ -167,9 +166,9 @@ fn authenticate_layer(ctx: &Ctx) -> AuthenticateLayer {
     };
     let mut layer = AuthenticateLayer::new()
         .body_limit(BODY_LIMIT)
-        .verifier(with_plan(Box::new(KeyVerifier {
-            keys: Arc::clone(&ctx.state.keys),
-        })))
+        .verifier(with_plan(Box::new(
+            ApiKeyVerifier::new(Arc::clone(&ctx.state.keys)).plan_name(key_plan),
+        )))
         .verifier(with_plan(Box::new(BearerVerifier::new(Arc::clone(
             &ctx.state.oauth,
         )))))
@@ -264,72 +263,12 @@ impl Verifier for WithPlan {
     }
 }
 
-/// `X-API-Key`, with the key's plan or own per-minute limit as the principal's plan.
-struct KeyVerifier {
-    keys: Arc<ApiKeys<AnyKeyStore>>,
-}
-
-fn api_key_challenge() -> Challenge {
-    Challenge::new("ApiKey")
-        .unwrap_or_else(|_| Challenge::bearer())
-        .realm("api")
-}
-
-impl Verifier for KeyVerifier {
-    fn kind(&self) -> &'static str {
-        "api_key"
-    }
-
-    fn is_present(&self, parts: &Parts) -> bool {
-        parts.headers.contains_key("x-api-key")
-    }
-
-    fn verify<'a>(&'a self, request: &'a CredentialRequest<'a>) -> VerifyFuture<'a> {
-        Box::pin(async move {
-            let mut values = request.parts.headers.get_all("x-api-key").iter();
-            let (Some(value), None) = (values.next(), values.next()) else {
-                return Err(AuthFailure::unauthorized(
-                    "malformed",
-                    "send exactly one X-API-Key header",
-                    api_key_challenge(),
-                ));
-            };
-            let raw = value.to_str().unwrap_or("\u{fffd}");
-            let address = request.client.map(|client| client.address);
-            let key = match self.keys.verify(Some(raw), address, request.now).await {
-                Ok(key) => key,
-                Err(error) => {
-                    return Err(match error.kind() {
-                        ErrorKind::AddressNotAllowed => AuthFailure::with_status(
-                            403,
-                            error.code(),
-                            "this API key may not be used from this address",
-                        ),
-                        ErrorKind::Storage => AuthFailure::with_status(
-                            503,
-                            error.code(),
-                            "the key store is unavailable; retry shortly",
-                        ),
-                        _ => AuthFailure::unauthorized(
-                            error.code(),
-                            error.to_string(),
-                            api_key_challenge(),
-                        ),
-                    });
-                }
-            };
-            let plan = match key.rate_limit_per_minute() {
-                Some(n) => format!("rpm:{n}"),
-                None => key.plan().name.clone(),
-            };
-            Ok(Principal::new(
-                key.key_id(),
-                key.owner(),
-                AuthMethod::ApiKey,
-                key.scopes().iter().cloned(),
-            )
-            .with_plan(plan))
-        })
+/// The rate-limit plan of a key: its own per-minute limit (`rpm:N`) when it has one,
+/// else its plan's name (see [`Shared::policy_for_plan`]).
+fn key_plan(key: &VerifiedKey) -> String {
+    match key.rate_limit_per_minute() {
+        Some(n) => format!("rpm:{n}"),
+        None => key.plan().name.clone(),
     }
 }
 

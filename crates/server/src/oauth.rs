@@ -203,7 +203,7 @@ async fn client_endpoint<T, F, Fut>(
     ctx: &Ctx,
     client: Option<ClientInfo>,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body,
     call: F,
 ) -> Response
 where
@@ -214,7 +214,11 @@ where
     if let Some(retry) = locked_out(ctx, client.as_ref()).await {
         return too_many(retry);
     }
-    let form = match parse_form(headers, body) {
+    let body = match read_form_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let form = match parse_form(headers, &body) {
         Ok(form) => form,
         Err(reply) => return reply.into_response(),
     };
@@ -248,12 +252,8 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match read_form_body(body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     let oauth = &ctx.state.oauth;
-    client_endpoint(&ctx, client.map(|c| c.0), &headers, &body, |form, authorization| async move {
+    client_endpoint(&ctx, client.map(|c| c.0), &headers, body, |form, authorization| async move {
         let answer = oauth.token(&form, authorization.as_deref(), clock::now()).await;
         if let Ok(answer) = &answer {
             tracing::info!(event = "token_issued", grant = form.get("grant_type").map(String::as_str).unwrap_or(""), scope = %answer.scope);
@@ -273,16 +273,12 @@ pub(crate) async fn device_authorization(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match read_form_body(body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     let oauth = &ctx.state.oauth;
     client_endpoint(
         &ctx,
         client.map(|c| c.0),
         &headers,
-        &body,
+        body,
         |form, authorization| async move {
             oauth
                 .device_authorization(&form, authorization.as_deref(), clock::now())
@@ -302,16 +298,12 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match read_form_body(body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     let oauth = &ctx.state.oauth;
     client_endpoint(
         &ctx,
         client.map(|c| c.0),
         &headers,
-        &body,
+        body,
         |form, authorization| async move {
             let result = oauth
                 .revoke(&form, authorization.as_deref(), clock::now())
@@ -335,16 +327,12 @@ pub(crate) async fn introspect(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match read_form_body(body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     let oauth = &ctx.state.oauth;
     client_endpoint(
         &ctx,
         client.map(|c| c.0),
         &headers,
-        &body,
+        body,
         |form, authorization| async move {
             oauth
                 .introspect(&form, authorization.as_deref(), clock::now())

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use http::request::Parts;
-use palisade_apikey::{ApiKeys, ErrorKind, KeyStore};
+use palisade_apikey::{ApiKeys, ErrorKind, KeyStore, VerifiedKey};
 use palisade_headers::Challenge;
 
 use crate::authenticate::{AuthFailure, CredentialRequest, Verifier, VerifyFuture};
@@ -13,11 +13,12 @@ const HEADER: &str = "x-api-key";
 /// Authenticates `X-API-Key` with [`palisade_apikey::ApiKeys`].
 ///
 /// The principal's identity is the key id, its owner the key's owner, its plan the
-/// key's plan. A key used from an address outside its allowed networks is a 403; every
+/// key's plan name (or what [`ApiKeyVerifier::plan_name`] makes of the key). A key used from an address outside its allowed networks is a 403; every
 /// other refusal is a 401 with an `ApiKey` challenge; a store that cannot answer is a
 /// 503 (fail closed).
 pub struct ApiKeyVerifier<S> {
     keys: Arc<ApiKeys<S>>,
+    plan_name: fn(&VerifiedKey) -> String,
 }
 
 impl<S> std::fmt::Debug for ApiKeyVerifier<S> {
@@ -29,7 +30,18 @@ impl<S> std::fmt::Debug for ApiKeyVerifier<S> {
 impl<S> ApiKeyVerifier<S> {
     /// Verifies with `keys` (shared with the code that creates and revokes them).
     pub fn new(keys: Arc<ApiKeys<S>>) -> Self {
-        Self { keys }
+        Self {
+            keys,
+            plan_name: |key| key.plan().name.clone(),
+        }
+    }
+
+    /// Names the principal's plan from the verified key, e.g. to give a key with its
+    /// own per-minute limit a plan of its own for the rate limiter.
+    #[must_use]
+    pub fn plan_name(mut self, name: fn(&VerifiedKey) -> String) -> Self {
+        self.plan_name = name;
+        self
     }
 }
 
@@ -71,7 +83,7 @@ impl<S: KeyStore + 'static> Verifier for ApiKeyVerifier<S> {
                         AuthMethod::ApiKey,
                         key.scopes().iter().cloned(),
                     )
-                    .with_plan(key.plan().name.clone());
+                    .with_plan((self.plan_name)(&key));
                     Ok(principal)
                 }
                 Err(error) => Err(match error.kind() {
