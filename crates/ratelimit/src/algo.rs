@@ -310,6 +310,43 @@ impl State {
     }
 }
 
+/// GCRA on a policy of this one window, the memory store's lock-free path: whether
+/// `cost` units fit on the stored arrival time `tat` at `now`, and the arrival time after
+/// the step. The arithmetic of `decide_into` without its general machinery (a test holds
+/// the two to the same answers): `floor(room / T) >= cost` is `cost * T <= room`.
+#[inline]
+pub(crate) fn gcra_step(w: &Window, tat: u64, now: u64, cost: u64) -> (bool, u64) {
+    let base = tat.max(now);
+    let room = w
+        .burst
+        .saturating_mul(w.emission_us)
+        .saturating_sub(base - now);
+    let charge = cost.saturating_mul(w.emission_us);
+    if charge <= room {
+        (true, base.saturating_add(charge))
+    } else {
+        (false, base)
+    }
+}
+
+/// The decision after `gcra_step`, from its answer alone (`tat` is the arrival time after
+/// the step), so that a retried compare-and-swap builds it only once.
+#[inline]
+pub(crate) fn gcra_decision(w: &Window, allowed: bool, tat: u64, now: u64, cost: u64) -> Decision {
+    let t = w.emission_us.max(1);
+    let left = w
+        .burst
+        .saturating_mul(t)
+        .saturating_sub(tat.saturating_sub(now));
+    let retry_at = if allowed {
+        Some(now)
+    } else {
+        State::Gcra { tat }.retry_at(w, now, cost)
+    };
+    let window = WindowDecision::new(w, allowed, left / t, tat, retry_at, now);
+    Decision::single(allowed, now, window)
+}
+
 /// Decides `cost` units against every window at once: either all windows admit and all
 /// are charged, or none is. With `lease`, an admitted request takes a grant of up to
 /// `max` units (at least `cost`, at most what every window has, and a `divisor`th of it)
@@ -535,6 +572,49 @@ mod tests {
         assert_eq!(d.windows()[0].remaining(), 3);
         assert_eq!(d.windows()[1].remaining(), 1);
         assert!(decide(policy.windows(), &mut s, S, 1, None).0.allowed());
+    }
+
+    #[test]
+    fn the_lock_free_gcra_path_matches_the_general_one() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % bound
+        };
+        for _ in 0..20_000 {
+            let limit = 1 + next(1_000);
+            let burst = 1 + next(50);
+            let w = window(Algorithm::Gcra, limit, 1 + next(100), Some(burst));
+            let now = 1_000 * S + next(10 * S);
+            // Stored arrival times in the past, the future and past the capacity.
+            let tat = match next(4) {
+                0 => 0,
+                1 => now - next(S),
+                _ => now + next(burst * w.emission_us * 2),
+            };
+            let cost = match next(8) {
+                0 => 0,
+                1 => u64::MAX / (1 + next(3)),
+                _ => next(burst + 3),
+            };
+            let mut slot = [Slot {
+                id: w.id,
+                state: if tat == 0 {
+                    State::Empty
+                } else {
+                    State::Gcra { tat }
+                },
+            }];
+            let (expected, charged) = decide(std::slice::from_ref(&w), &mut slot, now, cost, None);
+            let (allowed, after) = gcra_step(&w, tat, now, cost);
+            let got = gcra_decision(&w, allowed, after, now, cost);
+            assert_eq!(got, expected, "tat {tat} now {now} cost {cost} {w:?}");
+            if charged > 0 {
+                assert_eq!(slot[0].state, State::Gcra { tat: after });
+            }
+        }
     }
 
     #[test]

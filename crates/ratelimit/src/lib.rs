@@ -67,13 +67,16 @@
 //! when many requests race and when several instances share Redis; unbounded memory from
 //! many identities (the store sweeps itself; keys longer than 128 bytes are stored as
 //! their SHA-256); a Redis outage (fail open or closed per policy, never an error or a
-//! panic). Hash tables are keyed with SipHash under a random key, so chosen keys cannot
-//! degrade them.
+//! panic). The in-memory hash tables use foldhash under seeds drawn from the operating
+//! system's randomness, fresh per store, so a client cannot choose keys that collide.
 //!
 //! Does not handle: choosing the identity (an attacker with many identities or
 //! addresses gets many quotas: that is the abuse detector's job); the hybrid store's
 //! documented overshoot (at most instances x lease size); an attacker who can write to
-//! the Redis instance.
+//! the Redis instance; an attacker who recovers a store's seed (foldhash, unlike
+//! SipHash, is not a keyed PRF: in theory, by timing very many requests), who could then
+//! slow the lookups in one of the 64 shards with colliding keys, each kept only until it
+//! recovers.
 
 mod algo;
 mod decision;

@@ -1,22 +1,25 @@
 //! The in-memory store: sharded, read-locked lookups, self-cleaning.
 
-use std::hash::BuildHasher;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use hashbrown::HashTable;
 
-use crate::algo::{Slot, State, decide_into};
+use crate::algo::{Slot, State, decide_into, gcra_decision, gcra_step};
 use crate::decision::{Decision, micros};
 use crate::error::Error;
-use crate::key::bounded_key;
+use crate::key::{KeyHasher, bounded_key};
 use crate::policy::{Algorithm, Policy, Window};
 use crate::store::Store;
 
 const SHARDS: usize = 64;
 /// A shard is swept when it grows past this many entries, then whenever it doubles.
 const MIN_SWEEP: usize = 64;
+/// Keys up to this length are stored inline: most identities (addresses, client ids,
+/// key ids) fit, and a lookup then compares them without chasing a pointer.
+const INLINE_KEY: usize = 30;
 
 /// An in-memory store, for one process.
 ///
@@ -24,12 +27,13 @@ const MIN_SWEEP: usize = 64;
 /// a policy that is one GCRA window then decides with one compare-and-swap on the key's
 /// theoretical arrival time (lock-free, like `governor`), any other policy under the
 /// key's own small mutex. A shard's write lock is taken only to add a key. There is no
-/// global lock. Memory is bounded without a cleanup call: when a shard grows to twice its
-/// size at the last sweep, the entries whose every window has fully recovered are
-/// dropped. Such an entry is equal to a fresh one, so nothing is lost.
+/// global lock. A key of a one-GCRA policy costs one 48-byte table entry (keys up to 30
+/// bytes are stored inline). Memory is bounded without a cleanup call: when a shard
+/// grows to twice its size at the last sweep, the entries whose every window has fully
+/// recovered are dropped. Such an entry is equal to a fresh one, so nothing is lost.
 pub struct MemoryStore {
     shards: Box<[Shard]>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: KeyHasher,
 }
 
 // Padded to keep two shards' locks off one cache line.
@@ -42,15 +46,45 @@ struct Inner {
 }
 
 struct Entry {
-    key: Box<str>,
+    key: StoredKey,
     cell: Cell,
+}
+
+/// A key as stored: inline when short (no allocation of its own), else boxed.
+enum StoredKey {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Boxed(Box<[u8]>),
+}
+
+impl StoredKey {
+    fn new(key: &[u8]) -> Self {
+        let mut bytes = [0u8; INLINE_KEY];
+        match (bytes.get_mut(..key.len()), u8::try_from(key.len())) {
+            (Some(prefix), Ok(len)) => {
+                prefix.copy_from_slice(key);
+                StoredKey::Inline { len, bytes }
+            }
+            _ => StoredKey::Boxed(key.into()),
+        }
+    }
+
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            StoredKey::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            StoredKey::Boxed(bytes) => bytes,
+        }
+    }
 }
 
 enum Cell {
     /// A single GCRA window: its theoretical arrival time, updated by compare-and-swap.
-    Gcra { id: u64, tat: AtomicU64 },
-    /// Any other policy: the windows' states under the key's own lock.
-    Locked(Mutex<Locked>),
+    /// (A window id is a 64-bit hash, never 0 in practice; its niche keeps the cell at 16
+    /// bytes. A window with id 0 would simply take the locked path.)
+    Gcra { id: NonZeroU64, tat: AtomicU64 },
+    /// Any other policy: the windows' states under the key's own lock (boxed: the common
+    /// GCRA cell stays small).
+    Locked(Box<Mutex<Locked>>),
 }
 
 struct Locked {
@@ -73,6 +107,7 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
+#[inline]
 fn single_gcra(policy: &Policy) -> Option<&Window> {
     match policy.windows() {
         [w] if w.algorithm() == Algorithm::Gcra => Some(w),
@@ -116,55 +151,74 @@ fn recover_at(policy: &Policy, slots: &[Slot]) -> u64 {
 
 /// One GCRA decision by compare-and-swap, with the same arithmetic as every store.
 #[inline]
-fn decide_gcra(w: &Window, tat: &AtomicU64, now: u64, cost: u64, out: &mut Decision) {
+fn decide_gcra(w: &Window, tat: &AtomicU64, now: u64, cost: u64) -> Decision {
     let mut current = tat.load(Ordering::Acquire);
     loop {
-        let mut slot = [Slot {
-            id: w.id,
-            state: State::Gcra { tat: current },
-        }];
-        let charged = decide_into(std::slice::from_ref(w), &mut slot, now, cost, None, out);
-        let [
-            Slot {
-                state: State::Gcra { tat: next },
-                ..
-            },
-        ] = slot
-        else {
-            return;
-        };
-        if charged == 0 {
-            return;
+        let (allowed, next) = gcra_step(w, current, now, cost);
+        // A denial or a peek (cost 0) changes nothing: bringing the time up to `now` is
+        // lossless, so it need not be stored.
+        if !allowed || cost == 0 {
+            return gcra_decision(w, allowed, next, now, cost);
         }
         match tat.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return,
+            Ok(_) => return gcra_decision(w, true, next, now, cost),
             Err(actual) => current = actual,
         }
     }
 }
 
-/// Decides into `out`; false when the entry is a lock-free GCRA cell but the policy now
-/// has other windows.
+/// Any policy, under the key's lock.
+fn decide_locked(locked: &Mutex<Locked>, policy: &Policy, now: u64, cost: u64) -> Decision {
+    let mut decision = Decision::empty(false, now);
+    let mut locked = locked.lock().unwrap_or_else(PoisonError::into_inner);
+    let locked = &mut *locked;
+    align(&mut locked.slots, policy);
+    decide_into(
+        policy.windows(),
+        &mut locked.slots,
+        now,
+        cost,
+        None,
+        &mut decision,
+    );
+    locked.recover_at = recover_at(policy, &locked.slots);
+    decision
+}
+
+/// Decides with an existing cell; `None` when it is a lock-free GCRA cell but the policy
+/// is no longer that one GCRA window.
 #[inline]
-fn decide_cell(cell: &Cell, policy: &Policy, now: u64, cost: u64, out: &mut Decision) -> bool {
+fn decide_cell(cell: &Cell, policy: &Policy, now: u64, cost: u64) -> Option<Decision> {
     match (cell, single_gcra(policy)) {
-        (Cell::Gcra { id, tat }, Some(w)) if *id == w.id => {
-            decide_gcra(w, tat, now, cost, out);
-            true
+        (Cell::Gcra { id, tat }, Some(w)) if id.get() == w.id => {
+            Some(decide_gcra(w, tat, now, cost))
         }
-        (Cell::Gcra { .. }, _) => false,
-        (Cell::Locked(locked), _) => {
-            let mut locked = locked.lock().unwrap_or_else(PoisonError::into_inner);
-            let locked = &mut *locked;
-            align(&mut locked.slots, policy);
-            decide_into(policy.windows(), &mut locked.slots, now, cost, None, out);
-            locked.recover_at = recover_at(policy, &locked.slots);
-            true
-        }
+        (Cell::Gcra { .. }, _) => None,
+        (Cell::Locked(locked), _) => Some(decide_locked(locked, policy, now, cost)),
     }
 }
 
 impl Cell {
+    fn new(policy: &Policy) -> Self {
+        match single_gcra(policy).and_then(|w| NonZeroU64::new(w.id)) {
+            Some(id) => Cell::Gcra {
+                id,
+                tat: AtomicU64::new(0),
+            },
+            None => Cell::Locked(Box::new(Mutex::new(Locked {
+                recover_at: 0,
+                slots: policy
+                    .windows()
+                    .iter()
+                    .map(|w| Slot {
+                        id: w.id,
+                        state: State::Empty,
+                    })
+                    .collect(),
+            }))),
+        }
+    }
+
     fn recover_at(&mut self) -> u64 {
         match self {
             Cell::Gcra { tat, .. } => *tat.get_mut(),
@@ -181,13 +235,13 @@ impl Cell {
         if let Cell::Gcra { id, tat } = self {
             let tat = *tat.get_mut();
             let slot = Slot {
-                id: *id,
+                id: id.get(),
                 state: State::Gcra { tat },
             };
-            *self = Cell::Locked(Mutex::new(Locked {
+            *self = Cell::Locked(Box::new(Mutex::new(Locked {
                 recover_at: tat,
                 slots: Box::new([slot]),
-            }));
+            })));
         }
     }
 }
@@ -205,10 +259,11 @@ impl MemoryStore {
             .collect();
         Self {
             shards,
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: KeyHasher::new(),
         }
     }
 
+    #[inline]
     fn shard(&self, hash: u64) -> &Shard {
         // Bits 40.. pick the shard; hashbrown uses the lowest bits and the top seven.
         let index = usize::try_from(hash >> 40).unwrap_or(0) % SHARDS;
@@ -224,53 +279,62 @@ impl MemoryStore {
 
     #[inline]
     fn decide(&self, key: &str, policy: &Policy, cost: u64, now: u64) -> Decision {
-        let mut decision = Decision::empty(false, now);
         let key = bounded_key(key, false);
-        let hash = self.hasher.hash_one(&*key);
+        let key = key.as_bytes();
+        let hash = self.hasher.hash(key);
         let shard = self.shard(hash);
         {
             let inner = shard.0.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(entry) = inner.table.find(hash, |e| *e.key == *key)
-                && decide_cell(&entry.cell, policy, now, cost, &mut decision)
-            {
-                return decision;
+            if let Some(entry) = inner.table.find(hash, |e| e.key.as_bytes() == key) {
+                match (&entry.cell, single_gcra(policy)) {
+                    (Cell::Gcra { id, tat }, Some(w)) if id.get() == w.id => {
+                        return decide_gcra(w, tat, now, cost);
+                    }
+                    (Cell::Locked(locked), _) => return decide_locked(locked, policy, now, cost),
+                    (Cell::Gcra { .. }, _) => {}
+                }
             }
         }
+        self.decide_adding(shard, hash, key, policy, cost, now)
+    }
+
+    /// The write-locked path: a new key, or a lock-free cell that must become locked.
+    #[cold]
+    #[inline(never)]
+    fn decide_adding(
+        &self,
+        shard: &Shard,
+        hash: u64,
+        key: &[u8],
+        policy: &Policy,
+        cost: u64,
+        now: u64,
+    ) -> Decision {
         let mut inner = shard.0.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = inner.table.find_mut(hash, |e| *e.key == *key) {
-            entry.cell.make_locked();
-            if decide_cell(&entry.cell, policy, now, cost, &mut decision) {
+        if let Some(entry) = inner.table.find_mut(hash, |e| e.key.as_bytes() == key) {
+            // Another thread may have added it meanwhile, for this very policy.
+            if let Some(decision) = decide_cell(&entry.cell, policy, now, cost) {
                 return decision;
             }
+            entry.cell.make_locked();
+            if let Cell::Locked(locked) = &entry.cell {
+                return decide_locked(locked, policy, now, cost);
+            }
         }
-        let mut cell = match single_gcra(policy) {
-            Some(w) => Cell::Gcra {
-                id: w.id,
-                tat: AtomicU64::new(0),
-            },
-            None => Cell::Locked(Mutex::new(Locked {
-                recover_at: 0,
-                slots: policy
-                    .windows()
-                    .iter()
-                    .map(|w| Slot {
-                        id: w.id,
-                        state: State::Empty,
-                    })
-                    .collect(),
-            })),
-        };
-        decide_cell(&cell, policy, now, cost, &mut decision);
+        let mut cell = Cell::new(policy);
+        // A fresh cell always fits its policy: the fallback is unreachable.
+        let decision =
+            decide_cell(&cell, policy, now, cost).unwrap_or_else(|| Decision::empty(false, now));
         if cell.recover_at() > now {
             inner.sweep(now, &self.hasher);
             let hasher = &self.hasher;
             inner.table.insert_unique(
                 hash,
                 Entry {
-                    key: key.into(),
+                    key: StoredKey::new(key),
                     cell,
                 },
-                |e| hasher.hash_one(&*e.key),
+                |e| hasher.hash(e.key.as_bytes()),
             );
         }
         decision
@@ -309,18 +373,19 @@ impl MemoryStore {
 }
 
 impl Inner {
-    fn sweep(&mut self, now: u64, hasher: &std::collections::hash_map::RandomState) {
+    fn sweep(&mut self, now: u64, hasher: &KeyHasher) {
         if self.table.len() >= self.sweep_at {
             self.sweep_now(now, hasher);
         }
     }
 
-    fn sweep_now(&mut self, now: u64, hasher: &std::collections::hash_map::RandomState) {
+    fn sweep_now(&mut self, now: u64, hasher: &KeyHasher) {
         self.table.retain(|e| e.cell.recover_at() > now);
         let len = self.table.len();
         self.sweep_at = (len * 2).max(MIN_SWEEP);
         if self.table.capacity() > 4 * len + MIN_SWEEP {
-            self.table.shrink_to(len * 2, |e| hasher.hash_one(&*e.key));
+            self.table
+                .shrink_to(len * 2, |e| hasher.hash(e.key.as_bytes()));
         }
     }
 }
@@ -342,6 +407,13 @@ mod tests {
     use super::*;
     use crate::policy::{Algorithm, Limit};
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn an_entry_is_small() {
+        // The documented memory per key: the GCRA cell's id niche holds the enum's tag.
+        assert_eq!(size_of::<Cell>(), 16);
+        assert_eq!(size_of::<Entry>(), 48);
+    }
 
     #[test]
     fn memory_is_bounded_without_a_cleanup_call() {
@@ -400,6 +472,48 @@ mod tests {
         // A peek (cost 0) stores nothing for an unknown key.
         assert!(store.check_sync("b", &policy, 0, t0).allowed());
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn long_keys_are_stored_apart_from_short_ones() {
+        let store = MemoryStore::new();
+        let policy = Policy::builder("t")
+            .limit(Limit::burst(2, 1, Duration::from_secs(60)))
+            .build()
+            .unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(6_000);
+        let inline = "k".repeat(INLINE_KEY);
+        let boxed = "k".repeat(INLINE_KEY + 1);
+        let prefix = "k".repeat(INLINE_KEY - 1);
+        for key in [&inline, &boxed, &prefix] {
+            assert!(store.check_sync(key, &policy, 2, now).allowed(), "{key}");
+        }
+        for key in [&inline, &boxed, &prefix] {
+            assert!(!store.check_sync(key, &policy, 1, now).allowed(), "{key}");
+        }
+        assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn a_gcra_key_keeps_its_time_when_its_policy_grows() {
+        let store = MemoryStore::new();
+        let burst = Limit::burst(3, 60, Duration::from_secs(60));
+        let alone = Policy::builder("a").limit(burst.clone()).build().unwrap();
+        let both = Policy::builder("b")
+            .limit(burst)
+            .limit(Limit::per_day(100))
+            .build()
+            .unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(6_000);
+        assert!(store.check_sync("k", &alone, 2, now).allowed());
+        let d = store.check_sync("k", &both, 1, now);
+        assert!(d.allowed());
+        assert_eq!(d.windows()[0].remaining(), 0);
+        assert_eq!(d.windows()[1].remaining(), 99);
+        // And back: the lock-free cell became a locked one, still counting.
+        let d = store.check_sync("k", &alone, 1, now);
+        assert!(!d.allowed());
+        assert_eq!(d.retry_after(), Some(Duration::from_secs(1)));
     }
 
     #[test]

@@ -2,14 +2,13 @@
 //! mode.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use crate::decision::Decision;
 use crate::error::Error;
-use crate::key::bounded_key;
+use crate::key::{KeyHasher, bounded_key};
 use crate::policy::Policy;
 
 /// Where rate-limit state lives: [`crate::MemoryStore`], or with the `redis` feature
@@ -32,7 +31,7 @@ pub trait Store: Send + Sync {
 
 const OVERRIDE_SHARDS: usize = 16;
 
-type Overrides = RwLock<HashMap<Box<str>, Arc<Policy>>>;
+type Overrides = RwLock<HashMap<Box<str>, Arc<Policy>, KeyHasher>>;
 
 /// A store with a default policy and per-key overrides, which never fails: a backend
 /// failure becomes the policy's failure mode (reported in [`Decision::degraded`] and
@@ -42,7 +41,7 @@ pub struct RateLimiter<S> {
     default: Arc<Policy>,
     overrides: Box<[Overrides]>,
     override_count: AtomicUsize,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: KeyHasher,
 }
 
 impl<S> std::fmt::Debug for RateLimiter<S> {
@@ -61,10 +60,10 @@ impl<S: Store> RateLimiter<S> {
             store,
             default: Arc::new(default),
             overrides: (0..OVERRIDE_SHARDS)
-                .map(|_| RwLock::new(HashMap::new()))
+                .map(|_| RwLock::new(HashMap::with_hasher(KeyHasher::new())))
                 .collect(),
             override_count: AtomicUsize::new(0),
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: KeyHasher::new(),
         }
     }
 
@@ -79,7 +78,8 @@ impl<S: Store> RateLimiter<S> {
     }
 
     fn shard(&self, key: &str) -> &Overrides {
-        let index = usize::try_from(self.hasher.hash_one(key) >> 40).unwrap_or(0) % OVERRIDE_SHARDS;
+        let index =
+            usize::try_from(self.hasher.hash(key.as_bytes()) >> 40).unwrap_or(0) % OVERRIDE_SHARDS;
         self.overrides
             .get(index)
             .unwrap_or_else(|| &self.overrides[0])
