@@ -1,11 +1,13 @@
 //! Who is behaving: identities and the per-request event.
 
 use std::fmt;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+use foldhash::SharedSeed;
+use foldhash::quality::FoldHasher;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind};
@@ -57,12 +59,42 @@ pub struct Identity {
     text: String,
     // Keyed hash of `text`, computed once so the stores never hash the identity again.
     hash: u64,
+    // A second, independently keyed hash of `text`: with `hash`, 128 bits that tell
+    // identities apart where a store keeps hashes only.
+    check: u64,
 }
 
-/// A keyed (per-process random key) SipHash: attackers cannot aim collisions at it.
+/// A keyed (per-process random key) SipHash: attackers cannot aim collisions at it. For
+/// keys of hash maps (identities, authentication subjects), where collisions cost time.
 pub(crate) fn keyed_hash<T: Hash + ?Sized>(value: &T) -> u64 {
     static KEY: OnceLock<RandomState> = OnceLock::new();
     KEY.get_or_init(RandomState::new).hash_one(value)
+}
+
+/// Foldhash keyed from the OS-seeded [`RandomState`] (foldhash's own seed is only address
+/// space layout and time).
+struct FastKey {
+    per_hasher: u64,
+    shared: SharedSeed,
+}
+
+/// A fast keyed hash (foldhash, quality variant) for the per-request values that only go
+/// into the small distinct-count sets: user agents, endpoints, networks. Those sets are
+/// scanned, not hashed into, so a collision can only make two values count as one, and
+/// the random per-process key keeps collisions out of a client's reach. SipHash over a
+/// user agent cost more than all the rest of recording a request.
+pub(crate) fn value_hash<T: Hash + ?Sized>(value: &T) -> u64 {
+    static KEY: OnceLock<FastKey> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let os_seeded = RandomState::new();
+        FastKey {
+            per_hasher: os_seeded.hash_one(0u8),
+            shared: SharedSeed::from_u64(os_seeded.hash_one(1u8)),
+        }
+    });
+    let mut hasher = FoldHasher::with_seed(key.per_hasher, &key.shared);
+    value.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Identity {
@@ -80,11 +112,21 @@ impl Identity {
             format!("{}:h-{}", kind.as_str(), hex::encode(short))
         };
         let hash = keyed_hash(text.as_str());
-        Self { kind, text, hash }
+        let check = value_hash(text.as_str());
+        Self {
+            kind,
+            text,
+            hash,
+            check,
+        }
     }
 
     pub(crate) fn hash64(&self) -> u64 {
         self.hash
+    }
+
+    pub(crate) fn check64(&self) -> u64 {
+        self.check
     }
 
     /// An API key, by key id.

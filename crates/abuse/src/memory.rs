@@ -10,12 +10,14 @@ use crate::decision::{
     AccountKey, AuthCounts, AuthLock, AuthSubject, Behaviour, Flag, Observation, WindowSpec,
     unix_secs,
 };
-use crate::identity::{Identity, keyed_hash};
+use crate::identity::{Identity, keyed_hash, value_hash};
 use crate::store::AbuseStore;
 
 /// How many distinct values (user agents, networks, endpoints, accounts) are tracked per
 /// identity and window; counts saturate there, so thresholds must stay below it.
 pub const MAX_DISTINCT: u64 = 64;
+
+const MAX_DISTINCT_LEN: usize = MAX_DISTINCT as usize;
 
 const SHARDS: usize = 16;
 
@@ -51,39 +53,78 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Distinct values over the current and the previous window, as 64-bit keyed hashes.
-#[derive(Debug, Default)]
-struct Distinct {
-    cur: Vec<u64>,
-    prev: Vec<u64>,
-    union: u64,
+/// Distinct values over the current and the previous window, as keyed hashes.
+///
+/// Each value is kept once, as its hash shifted left by two, a set bit (no value is zero,
+/// the mark of a free inline slot) and, as the low bit, the parity of the last window it
+/// was seen in. Two values live inline, which covers the usual single user agent and
+/// network without a heap access; more move to a vector of at most `MAX_DISTINCT`.
+#[derive(Debug)]
+enum Distinct {
+    Inline([u64; 2]),
+    Heap(Vec<u64>),
+}
+
+impl Default for Distinct {
+    fn default() -> Self {
+        Self::Inline([0; 2])
+    }
 }
 
 impl Distinct {
-    fn roll(&mut self, steps: u64) {
-        // Swap and clear rather than reallocate: the vectors keep their capacity.
-        if steps == 1 {
-            std::mem::swap(&mut self.prev, &mut self.cur);
-            self.cur.clear();
-        } else {
-            self.prev.clear();
-            self.cur.clear();
+    /// Moves on to window `epoch`, `steps` windows after the last one.
+    fn roll(&mut self, epoch: u64, steps: u64) {
+        // After one step, values last seen two windows ago carry the new window's parity.
+        let stale = |v: u64| steps > 1 || v & 1 == epoch & 1;
+        match self {
+            Self::Inline(slots) => {
+                for v in slots.iter_mut().filter(|v| stale(**v)) {
+                    *v = 0;
+                }
+            }
+            // The vector keeps its capacity for the next window.
+            Self::Heap(values) => values.retain(|v| !stale(*v)),
         }
-        self.union = self.prev.len() as u64;
     }
 
-    fn insert(&mut self, h: u64) {
-        if self.cur.contains(&h) || self.cur.len() as u64 >= MAX_DISTINCT {
-            return;
-        }
-        self.cur.push(h);
-        if !self.prev.contains(&h) {
-            self.union = self.union.saturating_add(1);
+    /// Records `h` in window `epoch` (the window of the last roll).
+    fn insert(&mut self, h: u64, epoch: u64) {
+        let parity = epoch & 1;
+        let tagged = (h << 2) | 2 | parity;
+        let same = |v: &&mut u64| **v >> 1 == tagged >> 1;
+        match self {
+            Self::Inline(slots) => {
+                if let Some(v) = slots.iter_mut().find(same) {
+                    *v = tagged;
+                } else if let Some(v) = slots.iter_mut().find(|v| **v == 0) {
+                    *v = tagged;
+                } else {
+                    let mut values = Vec::with_capacity(4);
+                    values.extend_from_slice(slots);
+                    values.push(tagged);
+                    *self = Self::Heap(values);
+                }
+            }
+            Self::Heap(values) => {
+                if let Some(v) = values.iter_mut().find(same) {
+                    *v = tagged;
+                } else if values.len() < MAX_DISTINCT_LEN {
+                    values.push(tagged);
+                } else if let Some(v) = values.iter_mut().find(|v| **v & 1 != parity) {
+                    // Full: the count stays saturated either way, but a value of the
+                    // previous window makes way, so that the next window starts with the
+                    // values of this one.
+                    *v = tagged;
+                }
+            }
         }
     }
 
     fn count(&self) -> u64 {
-        self.union.min(MAX_DISTINCT)
+        match self {
+            Self::Inline(slots) => slots.iter().filter(|v| **v != 0).count() as u64,
+            Self::Heap(values) => values.len() as u64,
+        }
     }
 }
 
@@ -121,9 +162,9 @@ impl Entry {
             Counters::default()
         };
         self.cur = Counters::default();
-        self.user_agents.roll(steps);
-        self.networks.roll(steps);
-        self.endpoints.roll(steps);
+        self.user_agents.roll(epoch, steps);
+        self.networks.roll(epoch, steps);
+        self.endpoints.roll(epoch, steps);
         self.epoch = epoch;
     }
 
@@ -146,15 +187,23 @@ impl Entry {
 /// Weighted sliding-window estimate: all of the current window plus the share of the
 /// previous one that still overlaps the sliding window.
 fn estimate(cur: u64, prev: u64, weight_permille: u64) -> u64 {
-    let carried = u128::from(prev) * u128::from(weight_permille) / 1000;
-    cur.saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
+    // The weight is at most 1000, so u64 holds the product for any real count; a 128-bit
+    // division (a library call) is kept for the rest.
+    let carried = match prev.checked_mul(weight_permille) {
+        Some(product) => product / 1000,
+        None => {
+            u64::try_from(u128::from(prev) * u128::from(weight_permille) / 1000).unwrap_or(u64::MAX)
+        }
+    };
+    cur.saturating_add(carried)
 }
 
-/// Maps keyed by the identity's keyed hash; the identity is kept to rule out the
-/// (2^-64) collision: a colliding newcomer replaces the old entry.
+/// Maps keyed by the identity's keyed hash. Behaviour keeps the identity's independent
+/// check hash, not the identity, to rule out the (2^-64) collision without a string per
+/// entry or a string comparison per request: a colliding newcomer replaces the old entry.
 #[derive(Debug, Default)]
 struct Shard {
-    behaviour: HashMap<u64, (Identity, Entry), Prehashed>,
+    behaviour: HashMap<u64, (u64, Entry), Prehashed>,
     flags: HashMap<u64, Flag, Prehashed>,
 }
 
@@ -245,11 +294,7 @@ impl MemoryStore {
         }
     }
 
-    fn make_room_behaviour(
-        &self,
-        map: &mut HashMap<u64, (Identity, Entry), Prehashed>,
-        now_secs: u64,
-    ) {
+    fn make_room_behaviour(&self, map: &mut HashMap<u64, (u64, Entry), Prehashed>, now_secs: u64) {
         if map.len() < self.max_per_shard {
             return;
         }
@@ -355,7 +400,7 @@ impl AbuseStore for MemoryStore {
         if shard
             .behaviour
             .get(&h)
-            .is_some_and(|(id, _)| id == identity)
+            .is_some_and(|(check, _)| *check == identity.check64())
         {
             shard.behaviour.remove(&h);
         }
@@ -383,13 +428,13 @@ impl AbuseStore for MemoryStore {
                 let steps = epoch - e.epoch;
                 e.prev = if steps == 1 { e.cur } else { 0 };
                 e.cur = 0;
-                e.accounts.roll(steps);
+                e.accounts.roll(epoch, steps);
                 e.epoch = epoch;
             }
             e.cur = e.cur.saturating_add(1);
             e.last_seen = now_secs;
             if let (AuthSubject::Address(_), Some(h)) = (subject, account_hash) {
-                e.accounts.insert(h);
+                e.accounts.insert(h, e.epoch);
             }
             (estimate(e.cur, e.prev, weight), e.accounts.count())
         };
@@ -447,29 +492,24 @@ impl MemoryStore {
         let w = window.window_secs.max(1);
         let epoch = now_secs / w;
         let weight = (w - now_secs % w) * 1000 / w;
-        let ua = keyed_hash(o.user_agent);
-        let net = keyed_hash(&o.network);
-        let ep = keyed_hash(o.endpoint);
+        // Hashed before taking the lock, to keep the critical section short.
+        let ua = value_hash(o.user_agent);
+        let net = value_hash(&o.network);
+        let ep = value_hash(o.endpoint);
 
         let h = identity.hash64();
         let mut shard = self.shard(identity);
-        match shard.behaviour.get(&h) {
-            Some((id, _)) if id == identity => {}
-            Some(_) => {
-                shard
-                    .behaviour
-                    .insert(h, (identity.clone(), Entry::default()));
-            }
-            None => {
-                self.make_room_behaviour(&mut shard.behaviour, now_secs);
-                shard
-                    .behaviour
-                    .insert(h, (identity.clone(), Entry::default()));
-            }
+        let map = &mut shard.behaviour;
+        // Only a full shard needs the extra lookup; otherwise one probe finds or inserts.
+        if map.len() >= self.max_per_shard && !map.contains_key(&h) {
+            self.make_room_behaviour(map, now_secs);
         }
-        let Some((_, e)) = shard.behaviour.get_mut(&h) else {
-            return Behaviour::default();
-        };
+        let check = identity.check64();
+        let slot = map.entry(h).or_insert_with(|| (check, Entry::default()));
+        if slot.0 != check {
+            *slot = (check, Entry::default());
+        }
+        let e = &mut slot.1;
         if e.last_seen == 0 {
             e.epoch = epoch;
         }
@@ -481,9 +521,12 @@ impl MemoryStore {
         c.bytes = c.bytes.saturating_add(o.response_bytes);
         c.auth = c.auth.saturating_add(u64::from(o.is_auth));
         c.near = c.near.saturating_add(u64::from(o.near_limit));
-        e.user_agents.insert(ua);
-        e.networks.insert(net);
-        e.endpoints.insert(ep);
+        // The entry's window, not `epoch`: a clock that went back must not tag values with
+        // a window the sets have left.
+        let window_epoch = e.epoch;
+        e.user_agents.insert(ua, window_epoch);
+        e.networks.insert(net, window_epoch);
+        e.endpoints.insert(ep, window_epoch);
         e.mark_hour(now_secs / 3600);
 
         let hours_mask = if window.hours >= 64 {
@@ -536,22 +579,78 @@ mod tests {
     #[test]
     fn distinct_union_over_two_windows() {
         let mut d = Distinct::default();
-        d.insert(1);
-        d.insert(2);
-        d.insert(2);
+        d.insert(1, 10);
+        d.insert(2, 10);
+        d.insert(2, 10);
         assert_eq!(d.count(), 2);
-        d.roll(1);
-        d.insert(2);
-        d.insert(3);
+        d.roll(11, 1);
+        d.insert(2, 11);
+        d.insert(3, 11);
         assert_eq!(d.count(), 3);
-        d.roll(1);
+        d.roll(12, 1);
         assert_eq!(d.count(), 2);
-        d.roll(2);
+        d.roll(14, 2);
         assert_eq!(d.count(), 0);
         for i in 0..1000 {
-            d.insert(i);
+            d.insert(i, 14);
         }
         assert_eq!(d.count(), MAX_DISTINCT);
+        // Hashes differing only in the top two bits are one value (62 bits are kept).
+        d.roll(20, 6);
+        d.insert(5, 20);
+        d.insert(5 | 1 << 63, 20);
+        assert_eq!(d.count(), 1);
+    }
+
+    #[test]
+    fn distinct_inline_then_heap() {
+        let mut d = Distinct::default();
+        // Zero is a value like any other, not a free slot.
+        d.insert(0, 1);
+        d.insert(0, 1);
+        assert_eq!(d.count(), 1);
+        d.insert(9, 1);
+        d.insert(0, 1);
+        assert!(matches!(d, Distinct::Inline(_)));
+        assert_eq!(d.count(), 2);
+        d.roll(2, 1);
+        d.insert(9, 2);
+        d.roll(3, 1);
+        assert_eq!(d.count(), 1);
+        d.insert(4, 3);
+        d.insert(5, 3);
+        assert!(matches!(d, Distinct::Heap(_)));
+        assert_eq!(d.count(), 3);
+        d.roll(4, 1);
+        d.insert(5, 4);
+        d.roll(5, 1);
+        assert_eq!(d.count(), 1);
+    }
+
+    #[test]
+    fn saturated_set_keeps_the_current_window() {
+        let mut d = Distinct::default();
+        for i in 0..MAX_DISTINCT {
+            d.insert(i, 1);
+        }
+        d.roll(2, 1);
+        for i in 1000..1010 {
+            d.insert(i, 2);
+        }
+        // Still saturated: 64 old values and 10 new ones.
+        assert_eq!(d.count(), MAX_DISTINCT);
+        d.roll(3, 1);
+        // Only the values of window 2 remain.
+        assert_eq!(d.count(), 10);
+        // A full set of current values ignores newcomers.
+        for i in 0..200 {
+            d.insert(i, 3);
+        }
+        assert_eq!(d.count(), MAX_DISTINCT);
+        d.roll(4, 1);
+        assert_eq!(d.count(), MAX_DISTINCT);
+        d.roll(5, 1);
+        assert_eq!(d.count(), 0);
     }
 
     #[test]

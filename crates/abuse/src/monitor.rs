@@ -121,13 +121,15 @@ impl<S: AbuseStore> AbuseMonitor<S> {
             .record(identity, &observation, now, self.window)
             .await;
         if let Some((action, reason)) = evaluate(&self.config.rules, &behaviour) {
-            self.raise(
+            // Boxed: flagging is the rare path, and its state inline would make every
+            // `record` future several times larger (and slower to move).
+            Box::pin(self.raise(
                 identity,
                 action,
                 reason,
                 &|| describe(reason, &behaviour),
                 now,
-            )
+            ))
             .await;
         }
         behaviour
