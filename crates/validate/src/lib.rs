@@ -99,6 +99,7 @@ mod scan;
 #[cfg(feature = "sql-lint")]
 mod sql_lint;
 mod ssrf;
+mod swar;
 mod text;
 mod upload;
 

@@ -1,11 +1,16 @@
 //! A single pass over the raw bytes that enforces [`Limits`] and the parts of RFC 8259 that
 //! serde leaves to chance (duplicate keys, lone surrogates), without allocating for the
 //! common case. It is iterative, so a hostile nesting depth cannot overflow the stack.
+//!
+//! It runs before every typed parse, so it is built to cost a fraction of one: string
+//! contents are skipped eight bytes at a time, keys are remembered as spans of the body,
+//! and the open containers and their keys live on the stack until a document is unusually
+//! deep or wide.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use crate::{Error, ErrorKind, Limits};
+use crate::{Error, ErrorKind, Limits, swar};
 
 /// Numbers longer than this are refused: no real quantity needs more digits, and long
 /// mantissas are a cheap way to make a parser work.
@@ -14,36 +19,152 @@ const MAX_NUMBER_BYTES: usize = 64;
 /// Objects with more keys than this switch from a linear duplicate search to a hash set.
 const LINEAR_KEYS: usize = 16;
 
-struct Frame<'a> {
+/// Open containers, and keys of open objects, held without allocating; more spill to the
+/// heap.
+const INLINE_FRAMES: usize = 16;
+const INLINE_KEYS: usize = 32;
+
+#[derive(Clone, Copy, Default)]
+struct Frame {
     object: bool,
     count: usize,
     key_base: usize,
-    set: Option<HashSet<Cow<'a, [u8]>>>,
 }
+
+/// A key of an open object: a span of the body, or of `Scanner::decoded` when the key held
+/// escapes (so that `"a"` and `"\u0061"` compare equal).
+#[derive(Clone, Copy, Default)]
+struct Key {
+    start: usize,
+    end: usize,
+    decoded: bool,
+}
+
+/// A stack whose first `N` elements live inline.
+struct InlineStack<T, const N: usize> {
+    inline: [T; N],
+    len: usize,
+    spill: Vec<T>,
+}
+
+impl<T: Copy + Default, const N: usize> InlineStack<T, N> {
+    fn new() -> Self {
+        Self {
+            inline: [T::default(); N],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, value: T) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = value,
+            None => self.spill.push(value),
+        }
+        self.len += 1;
+    }
+
+    fn get(&self, i: usize) -> Option<T> {
+        if i >= self.len {
+            return None;
+        }
+        self.inline
+            .get(i)
+            .or_else(|| self.spill.get(i - N))
+            .copied()
+    }
+
+    fn last(&self) -> Option<T> {
+        self.get(self.len.checked_sub(1)?)
+    }
+
+    fn last_mut(&mut self) -> Option<&mut T> {
+        let i = self.len.checked_sub(1)?;
+        match self.inline.get_mut(i) {
+            Some(slot) => Some(slot),
+            None => self.spill.get_mut(i - N),
+        }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.len = len;
+            self.spill.truncate(len.saturating_sub(N));
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        let last = self.last()?;
+        self.truncate(self.len - 1);
+        Some(last)
+    }
+}
+
+/// Why the scan stopped, kept small so that results travel in registers; the field path
+/// is added once, at the top, from the scanner's state at that moment.
+#[derive(Clone, Copy)]
+enum Fail {
+    Kind(ErrorKind),
+    LongNumber,
+}
+
+const SYNTAX: Fail = Fail::Kind(ErrorKind::Syntax);
 
 struct Scanner<'a, 'l> {
     b: &'a [u8],
     limits: &'l Limits,
-    stack: Vec<Frame<'a>>,
-    keys: Vec<Cow<'a, [u8]>>,
+    frames: InlineStack<Frame, INLINE_FRAMES>,
+    keys: InlineStack<Key, INLINE_KEYS>,
+    /// Keys that held escapes, decoded, one after another.
+    decoded: Vec<u8>,
+    /// Hash sets of the open objects wider than [`LINEAR_KEYS`], innermost last, each with
+    /// the depth of its object.
+    sets: Vec<(usize, HashSet<Cow<'a, [u8]>>)>,
 }
 
 /// Checks `b` (already known to be UTF-8) against `limits` and the JSON grammar.
 pub(crate) fn scan(b: &[u8], limits: &Limits) -> Result<(), Error> {
-    Scanner {
+    let mut scanner = Scanner {
         b,
         limits,
-        stack: Vec::new(),
-        keys: Vec::new(),
-    }
-    .run()
+        frames: InlineStack::new(),
+        keys: InlineStack::new(),
+        decoded: Vec::new(),
+        sets: Vec::new(),
+    };
+    scanner.run().map_err(|fail| scanner.error(fail))
 }
 
+#[inline]
 fn ws(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
         i += 1;
     }
     i
+}
+
+/// The index of the first byte at or after `j` that ends the plain part of a string: a
+/// quote, a backslash or a control character (or `b.len()`).
+#[inline]
+fn skip_plain(b: &[u8], mut j: usize) -> usize {
+    while let Some(word) = swar::word(b, j) {
+        let special = swar::equal(word, b'"') | swar::equal(word, b'\\') | swar::below(word, 0x20);
+        if special != 0 {
+            return j + swar::first(special);
+        }
+        j += 8;
+    }
+    while let Some(&c) = b.get(j) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        j += 1;
+    }
+    j
 }
 
 fn hex4(b: &[u8], i: usize) -> Option<u32> {
@@ -56,9 +177,14 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
 }
 
 impl<'a> Scanner<'a, '_> {
-    fn err(&self, kind: ErrorKind) -> Error {
+    #[cold]
+    #[inline(never)]
+    fn error(&self, fail: Fail) -> Error {
+        let e = match fail {
+            Fail::Kind(kind) => Error::new(kind),
+            Fail::LongNumber => Error::new(ErrorKind::StringTooLong).with_detail("number"),
+        };
         let path = self.path();
-        let e = Error::new(kind);
         if path.is_empty() {
             e
         } else {
@@ -69,7 +195,7 @@ impl<'a> Scanner<'a, '_> {
     /// The dotted path of the value being scanned, built only when reporting an error.
     fn path(&self) -> String {
         let mut out = String::new();
-        for frame in &self.stack {
+        for frame in (0..self.frames.len()).filter_map(|d| self.frames.get(d)) {
             if frame.count == 0 {
                 break;
             }
@@ -78,7 +204,7 @@ impl<'a> Scanner<'a, '_> {
             }
             if frame.object {
                 if let Some(key) = self.keys.get(frame.key_base + frame.count - 1) {
-                    out.push_str(&String::from_utf8_lossy(key));
+                    out.push_str(&String::from_utf8_lossy(self.key_bytes(key)));
                 }
             } else {
                 out.push_str(&(frame.count - 1).to_string());
@@ -87,21 +213,43 @@ impl<'a> Scanner<'a, '_> {
         out
     }
 
-    fn run(mut self) -> Result<(), Error> {
+    #[inline]
+    fn key_bytes(&self, key: Key) -> &[u8] {
+        let source = if key.decoded { &self.decoded } else { self.b };
+        source.get(key.start..key.end).unwrap_or_default()
+    }
+
+    /// A key as a hash set holds it: borrowed from the body when it can be.
+    fn key_cow(b: &'a [u8], decoded: &[u8], key: Key) -> Cow<'a, [u8]> {
+        if key.decoded {
+            Cow::Owned(decoded.get(key.start..key.end).unwrap_or_default().to_vec())
+        } else {
+            Cow::Borrowed(b.get(key.start..key.end).unwrap_or_default())
+        }
+    }
+
+    fn run(&mut self) -> Result<(), Fail> {
         let b = self.b;
         let mut i = ws(b, 0);
-        'value: loop {
+        // Whether `i` starts a member of the innermost container (after `{`, `[` or `,`).
+        // One call site for `next_member`, so that it is inlined.
+        let mut member = false;
+        loop {
+            if member {
+                i = self.next_member(i)?;
+            }
             match b.get(i) {
+                Some(b'"') => i = self.string(i, self.limits.max_string_bytes)?.0,
+                Some(b'-' | b'0'..=b'9') => i = self.number(i)?,
                 Some(open @ (b'{' | b'[')) => {
-                    if self.stack.len() >= self.limits.max_depth {
-                        return Err(self.err(ErrorKind::DepthExceeded));
+                    if self.frames.len() >= self.limits.max_depth {
+                        return Err(Fail::Kind(ErrorKind::DepthExceeded));
                     }
                     let object = *open == b'{';
-                    self.stack.push(Frame {
+                    self.frames.push(Frame {
                         object,
                         count: 0,
                         key_base: self.keys.len(),
-                        set: None,
                     });
                     i = ws(b, i + 1);
                     let close = if object { b'}' } else { b']' };
@@ -109,183 +257,177 @@ impl<'a> Scanner<'a, '_> {
                         self.pop();
                         i += 1;
                     } else {
-                        i = self.next_member(i)?;
-                        continue 'value;
+                        member = true;
+                        continue;
                     }
                 }
-                Some(b'"') => {
-                    let (end, _) = self.string(i, self.limits.max_string_bytes)?;
-                    i = end;
-                }
-                Some(b'-' | b'0'..=b'9') => i = self.number(i)?,
-                Some(b't') => i = self.literal(i, b"true")?,
-                Some(b'f') => i = self.literal(i, b"false")?,
-                Some(b'n') => i = self.literal(i, b"null")?,
-                _ => return Err(self.err(ErrorKind::Syntax)),
+                Some(b't') => i = literal(b, i, b"true")?,
+                Some(b'f') => i = literal(b, i, b"false")?,
+                Some(b'n') => i = literal(b, i, b"null")?,
+                _ => return Err(SYNTAX),
             }
             // After a complete value: close containers or move to the next member.
-            loop {
+            member = loop {
                 i = ws(b, i);
-                let Some(top) = self.stack.last() else {
-                    return if i == b.len() {
-                        Ok(())
-                    } else {
-                        Err(self.err(ErrorKind::Syntax))
-                    };
+                let Some(top) = self.frames.last() else {
+                    return if i == b.len() { Ok(()) } else { Err(SYNTAX) };
                 };
-                let object = top.object;
                 match b.get(i) {
                     Some(b',') => {
-                        i = self.next_member(ws(b, i + 1))?;
-                        continue 'value;
+                        i = ws(b, i + 1);
+                        break true;
                     }
-                    Some(b'}') if object => {
+                    Some(b'}') if top.object => {
                         self.pop();
                         i += 1;
                     }
-                    Some(b']') if !object => {
+                    Some(b']') if !top.object => {
                         self.pop();
                         i += 1;
                     }
-                    _ => return Err(self.err(ErrorKind::Syntax)),
+                    _ => return Err(SYNTAX),
                 }
-            }
+            };
         }
     }
 
+    #[inline]
     fn pop(&mut self) {
-        if let Some(frame) = self.stack.pop() {
+        let depth = self.frames.len();
+        if let Some(frame) = self.frames.pop() {
             self.keys.truncate(frame.key_base);
+            if self.sets.last().is_some_and(|(d, _)| *d == depth) {
+                self.sets.pop();
+            }
         }
     }
 
     /// Starts the next member of the innermost container at `i`: for an array, counts an
     /// element; for an object, reads `"key" :`. Returns where the value starts.
-    fn next_member(&mut self, i: usize) -> Result<usize, Error> {
-        let Some(top) = self.stack.last_mut() else {
-            return Err(Error::new(ErrorKind::Syntax));
+    #[inline]
+    fn next_member(&mut self, i: usize) -> Result<usize, Fail> {
+        let max_array_len = self.limits.max_array_len;
+        let Some(top) = self.frames.last_mut() else {
+            return Err(SYNTAX);
         };
-        if !top.object {
-            top.count += 1;
-            if top.count > self.limits.max_array_len {
-                // Report the array itself, not its first excess element.
-                top.count = 0;
-                return Err(self.err(ErrorKind::ArrayTooLong));
-            }
-            return Ok(i);
+        if top.object {
+            return self.next_key(i);
         }
-        if top.count >= self.limits.max_keys {
+        top.count += 1;
+        if top.count > max_array_len {
+            // Report the array itself, not its first excess element.
             top.count = 0;
-            return Err(self.err(ErrorKind::TooManyKeys));
+            return Err(Fail::Kind(ErrorKind::ArrayTooLong));
         }
+        Ok(i)
+    }
+
+    /// Reads `"key" :` at `i` in the innermost object; returns where the value starts.
+    #[inline]
+    fn next_key(&mut self, i: usize) -> Result<usize, Fail> {
+        let max_keys = self.limits.max_keys;
+        let Some(top) = self.frames.last_mut() else {
+            return Err(SYNTAX);
+        };
+        if top.count >= max_keys {
+            top.count = 0;
+            return Err(Fail::Kind(ErrorKind::TooManyKeys));
+        }
+        let Frame {
+            count, key_base, ..
+        } = *top;
         if self.b.get(i) != Some(&b'"') {
-            return Err(self.err(ErrorKind::Syntax));
+            return Err(SYNTAX);
         }
         let (end, escaped) = self.string(i, self.limits.max_key_bytes)?;
-        let raw = self.b.get(i + 1..end - 1).unwrap_or_default();
-        let key: Cow<'a, [u8]> = if escaped {
-            Cow::Owned(unescape(raw))
+        let key = if escaped {
+            let start = self.decoded.len();
+            unescape_into(
+                self.b.get(i + 1..end - 1).unwrap_or_default(),
+                &mut self.decoded,
+            );
+            Key {
+                start,
+                end: self.decoded.len(),
+                decoded: true,
+            }
         } else {
-            Cow::Borrowed(raw)
-        };
-        let Some(top) = self.stack.last_mut() else {
-            return Err(Error::new(ErrorKind::Syntax));
-        };
-        let base = top.key_base;
-        let count = top.count;
-        let duplicate = match &mut top.set {
-            Some(set) => !set.insert(key.clone()),
-            None => {
-                let dup = self
-                    .keys
-                    .get(base..)
-                    .is_some_and(|seen| seen.contains(&key));
-                if !dup && count + 1 > LINEAR_KEYS {
-                    let mut set: HashSet<Cow<'a, [u8]>> = self
-                        .keys
-                        .get(base..)
-                        .unwrap_or_default()
-                        .iter()
-                        .cloned()
-                        .collect();
-                    set.insert(key.clone());
-                    top.set = Some(set);
-                }
-                dup
+            Key {
+                start: i + 1,
+                end: end - 1,
+                decoded: false,
             }
         };
-        let proto = self.limits.reject_proto_keys && key.as_ref() == b"__proto__";
-        top.count += 1;
+        let depth = self.frames.len();
+        let duplicate = match self.sets.last_mut() {
+            Some((d, set)) if *d == depth => !set.insert(Self::key_cow(self.b, &self.decoded, key)),
+            _ => {
+                let bytes = self.key_bytes(key);
+                let duplicate = (key_base..key_base + count)
+                    .filter_map(|k| self.keys.get(k))
+                    // Lengths first: most keys of an object differ in length.
+                    .any(|seen| {
+                        seen.end - seen.start == bytes.len() && self.key_bytes(seen) == bytes
+                    });
+                if !duplicate && count + 1 > LINEAR_KEYS {
+                    let set = (key_base..key_base + count)
+                        .filter_map(|k| self.keys.get(k))
+                        .chain([key])
+                        .map(|k| Self::key_cow(self.b, &self.decoded, k))
+                        .collect();
+                    self.sets.push((depth, set));
+                }
+                duplicate
+            }
+        };
+        let proto = self.limits.reject_proto_keys
+            && key.end - key.start == 9
+            && self.key_bytes(key) == b"__proto__";
+        if let Some(top) = self.frames.last_mut() {
+            top.count += 1;
+        }
         self.keys.push(key);
         if duplicate {
-            return Err(self.err(ErrorKind::DuplicateKey));
+            return Err(Fail::Kind(ErrorKind::DuplicateKey));
         }
         if proto {
-            return Err(self.err(ErrorKind::ForbiddenKey));
+            return Err(Fail::Kind(ErrorKind::ForbiddenKey));
         }
         let j = ws(self.b, end);
         if self.b.get(j) != Some(&b':') {
-            return Err(self.err(ErrorKind::Syntax));
+            return Err(SYNTAX);
         }
         Ok(ws(self.b, j + 1))
     }
 
     /// Scans the string starting at the quote at `i`; returns the index after the closing
     /// quote and whether it holds escapes.
-    fn string(&self, i: usize, max: usize) -> Result<(usize, bool), Error> {
+    #[inline(always)]
+    fn string(&self, i: usize, max: usize) -> Result<(usize, bool), Fail> {
         let b = self.b;
         let mut j = i + 1;
         let mut escaped = false;
         loop {
-            // Fast path: skip the plain bytes up to the next quote, escape or control.
-            let plain = b.get(j..).unwrap_or_default();
-            j += plain
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .unwrap_or(plain.len());
+            j = skip_plain(b, j);
+            // Checked before the byte that stopped the skip, so that a long string is
+            // refused as long even when it is also unterminated or badly escaped.
             if j - i - 1 > max {
-                return Err(self.err(ErrorKind::StringTooLong));
+                return Err(Fail::Kind(ErrorKind::StringTooLong));
             }
             match b.get(j) {
-                None => return Err(self.err(ErrorKind::Syntax)),
-                Some(b'"') => break,
+                Some(b'"') => return Ok((j + 1, escaped)),
                 Some(b'\\') => {
                     escaped = true;
-                    match b.get(j + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => j += 2,
-                        Some(b'u') => {
-                            let unit = hex4(b, j + 2).ok_or_else(|| self.err(ErrorKind::Syntax))?;
-                            j += 6;
-                            if (0xD800..0xDC00).contains(&unit) {
-                                let low = match (b.get(j), b.get(j + 1)) {
-                                    (Some(b'\\'), Some(b'u')) => hex4(b, j + 2),
-                                    _ => None,
-                                };
-                                match low {
-                                    Some(0xDC00..0xE000) => j += 6,
-                                    _ => return Err(self.err(ErrorKind::Syntax)),
-                                }
-                            } else if (0xDC00..0xE000).contains(&unit) {
-                                return Err(self.err(ErrorKind::Syntax));
-                            }
-                        }
-                        _ => return Err(self.err(ErrorKind::Syntax)),
-                    }
+                    j = escape(b, j)?;
                 }
-                Some(0..=0x1f) => return Err(self.err(ErrorKind::Syntax)),
-                Some(_) => j += 1,
-            }
-            if j - i - 1 > max {
-                return Err(self.err(ErrorKind::StringTooLong));
+                // The end of the body, or a control character.
+                _ => return Err(SYNTAX),
             }
         }
-        if j - i - 1 > max {
-            return Err(self.err(ErrorKind::StringTooLong));
-        }
-        Ok((j + 1, escaped))
     }
 
-    fn number(&self, i: usize) -> Result<usize, Error> {
+    #[inline]
+    fn number(&self, i: usize) -> Result<usize, Fail> {
         let b = self.b;
         let digits = |mut j: usize| {
             let start = j;
@@ -301,12 +443,12 @@ impl<'a> Scanner<'a, '_> {
         match b.get(j) {
             Some(b'0') => j += 1,
             Some(b'1'..=b'9') => j = digits(j).0,
-            _ => return Err(self.err(ErrorKind::Syntax)),
+            _ => return Err(SYNTAX),
         }
         if b.get(j) == Some(&b'.') {
             let (k, any) = digits(j + 1);
             if !any {
-                return Err(self.err(ErrorKind::Syntax));
+                return Err(SYNTAX);
             }
             j = k;
         }
@@ -317,29 +459,56 @@ impl<'a> Scanner<'a, '_> {
             }
             let (k, any) = digits(j);
             if !any {
-                return Err(self.err(ErrorKind::Syntax));
+                return Err(SYNTAX);
             }
             j = k;
         }
         if j - i > MAX_NUMBER_BYTES {
-            return Err(self.err(ErrorKind::StringTooLong).with_detail("number"));
+            return Err(Fail::LongNumber);
         }
         Ok(j)
     }
+}
 
-    fn literal(&self, i: usize, word: &[u8]) -> Result<usize, Error> {
-        if self.b.get(i..i + word.len()) == Some(word) {
-            Ok(i + word.len())
-        } else {
-            Err(self.err(ErrorKind::Syntax))
+/// Checks the escape at the backslash at `j`; returns the index after it.
+#[inline(never)]
+fn escape(b: &[u8], j: usize) -> Result<usize, Fail> {
+    match b.get(j + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(j + 2),
+        Some(b'u') => {
+            let unit = hex4(b, j + 2).ok_or(SYNTAX)?;
+            let j = j + 6;
+            if (0xD800..0xDC00).contains(&unit) {
+                let low = match (b.get(j), b.get(j + 1)) {
+                    (Some(b'\\'), Some(b'u')) => hex4(b, j + 2),
+                    _ => None,
+                };
+                match low {
+                    Some(0xDC00..0xE000) => Ok(j + 6),
+                    _ => Err(SYNTAX),
+                }
+            } else if (0xDC00..0xE000).contains(&unit) {
+                Err(SYNTAX)
+            } else {
+                Ok(j)
+            }
         }
+        _ => Err(SYNTAX),
     }
 }
 
-/// Decodes the escapes of a key the scanner has already checked, so that `"a"` and
-/// `"\u0061"` are seen as the same key.
-fn unescape(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
+fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, Fail> {
+    if b.get(i..i + word.len()) == Some(word) {
+        Ok(i + word.len())
+    } else {
+        Err(SYNTAX)
+    }
+}
+
+/// Decodes the escapes of a key the scanner has already checked onto `out`, so that `"a"`
+/// and `"\u0061"` are seen as the same key.
+fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
+    out.reserve(raw.len());
     let mut i = 0;
     while let Some(&c) = raw.get(i) {
         if c != b'\\' {
@@ -374,7 +543,6 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
         out.extend_from_slice(decoded.encode_utf8(&mut buf).as_bytes());
         i += 2;
     }
-    out
 }
 
 #[cfg(test)]

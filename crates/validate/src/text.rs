@@ -6,6 +6,7 @@ use serde_json::Value;
 use validator::ValidationError;
 
 use crate::fields::KEY_PARAM;
+use crate::swar;
 
 /// ISO 3166-1 alpha-2 codes officially assigned, sorted (249 codes; from the Debian
 /// `iso-codes` 4.15 data, which follows the ISO 3166 Maintenance Agency). Reserved and
@@ -71,10 +72,12 @@ pub fn country_code(code: &str) -> Result<(), ValidationError> {
 /// # Errors
 /// Code `invalid_format`.
 pub fn prefixed_id(value: &str, prefix: &str, max_len: usize) -> Result<(), ValidationError> {
-    let ok = value.len() <= max_len
-        && value.strip_prefix(prefix).is_some_and(|rest| {
-            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-        });
+    let (id, head) = (value.as_bytes(), prefix.as_bytes());
+    // Compared byte by byte: a prefix is a few bytes, and a `memcmp` call costs more.
+    let ok = id.len() <= max_len
+        && id.len() > head.len()
+        && id.iter().zip(head).all(|(v, p)| v == p)
+        && id.iter().skip(head.len()).all(u8::is_ascii_alphanumeric);
     if ok {
         Ok(())
     } else {
@@ -100,9 +103,41 @@ fn forbidden_char(c: char, multiline: bool) -> bool {
     }
 }
 
+/// Whether `text` holds a character that [`forbidden_char`] refuses.
+fn has_forbidden_char(text: &str, multiline: bool) -> bool {
+    // Most text is printable ASCII: skip it eight bytes at a time. Then check bytes, where
+    // only C0 controls and DEL can be forbidden, and decode characters only from the first
+    // non-ASCII byte on (a character boundary).
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while let Some(word) = swar::word(bytes, start) {
+        if swar::below(word, 0x20) | swar::equal(word, 0x7f) | swar::non_ascii(word) != 0 {
+            break;
+        }
+        start += 8;
+    }
+    for (at, &b) in bytes.iter().enumerate().skip(start) {
+        if !b.is_ascii() {
+            return text
+                .get(at..)
+                .is_some_and(|rest| rest.chars().any(|c| forbidden_char(c, multiline)));
+        }
+        if (b < 0x20 || b == 0x7f) && forbidden_char(char::from(b), multiline) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether `text` holds a character [`single_line`] refuses.
 pub fn has_control_chars(text: &str) -> bool {
-    text.chars().any(|c| forbidden_char(c, false))
+    has_forbidden_char(text, false)
+}
+
+/// Whether `text` has more than `max` characters, without counting them when its length in
+/// bytes already settles it.
+fn longer_than(text: &str, max: usize) -> bool {
+    text.len() > max && text.chars().count() > max
 }
 
 /// Validator: single-line text with no control characters (including tab and newlines),
@@ -111,7 +146,7 @@ pub fn has_control_chars(text: &str) -> bool {
 /// # Errors
 /// Code `control_character`.
 pub fn single_line(text: &str) -> Result<(), ValidationError> {
-    if text.chars().any(|c| forbidden_char(c, false)) {
+    if has_forbidden_char(text, false) {
         Err(control_error())
     } else {
         Ok(())
@@ -124,7 +159,7 @@ pub fn single_line(text: &str) -> Result<(), ValidationError> {
 /// # Errors
 /// Code `control_character`.
 pub fn multiline_text(text: &str) -> Result<(), ValidationError> {
-    if text.chars().any(|c| forbidden_char(c, true)) {
+    if has_forbidden_char(text, true) {
         Err(control_error())
     } else {
         Ok(())
@@ -202,7 +237,7 @@ where
                 "keys may not start with `$` or be `__proto__`, `constructor` or `prototype`",
             )));
         }
-        if key.is_empty() || key.chars().count() > rules.max_key_chars || has_control_chars(key) {
+        if key.is_empty() || longer_than(key, rules.max_key_chars) || has_control_chars(key) {
             return Err(at(error(
                 "invalid_key",
                 format!(
@@ -211,13 +246,13 @@ where
                 ),
             )));
         }
-        if value.chars().count() > rules.max_value_chars {
+        if longer_than(value, rules.max_value_chars) {
             return Err(at(error(
                 "too_long",
                 format!("must be at most {} characters", rules.max_value_chars),
             )));
         }
-        if value.chars().any(|c| forbidden_char(c, true)) {
+        if has_forbidden_char(value, true) {
             return Err(at(control_error()));
         }
     }
@@ -358,6 +393,19 @@ mod tests {
         ] {
             assert!(single_line(bad).is_err(), "{bad:?}");
         }
+        // Past the first eight bytes, where whole words of printable ASCII are skipped.
+        for bad in [
+            "Baker Street 221\u{0}",
+            "Baker Street 22\u{7f}",
+            "Baker Street 221B\u{202e}",
+            "Baker Street\u{85}",
+            "Baker St\tx",
+        ] {
+            assert!(single_line(bad).is_err(), "{bad:?}");
+        }
+        assert!(single_line("Baker Street 221B, Zoë's café").is_ok());
+        assert!(multiline_text("Leave at the door.\nRing twice.\u{2028}").is_ok());
+        assert!(multiline_text("Leave at the door.\nRing twice.\u{1b}").is_err());
         assert!(multiline_text("line 1\r\nline 2\tx").is_ok());
         assert!(multiline_text("a\u{0}").is_err());
         assert!(multiline_text("a\u{1b}[31m").is_err());
