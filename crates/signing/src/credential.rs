@@ -127,11 +127,14 @@ impl MasterKey {
         let (nonce, ct) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
         let mut buf = Zeroizing::new(ct.to_vec());
-        let plain = self
+        let plain_len = self
             .0
             .open_in_place(nonce, Aad::from(access_key_id.as_bytes()), &mut buf)
-            .map_err(|_| fail())?;
-        Ok(Secret::new(plain.to_vec()))
+            .map_err(|_| fail())?
+            .len();
+        // Only the (public) tag is cut off, so the buffer itself becomes the secret.
+        buf.truncate(plain_len);
+        Ok(Secret(buf))
     }
 }
 

@@ -1,5 +1,6 @@
 //! One engine, two profiles: the Palisade HMAC scheme and AWS Signature Version 4.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::{digest, hmac};
@@ -8,11 +9,12 @@ use zeroize::Zeroizing;
 use crate::clock::{format_basic, from_unix, parse_basic, unix_seconds};
 use crate::credential::Secret;
 use crate::encode::{
-    PlusPolicy, canonical_path, canonical_query, fold_header_value, hex_lower, is_token,
-    percent_decode, uri_encode_str,
+    Hex32, PlusPolicy, Sink, canonical_path, canonical_query, decode_lower_hex32,
+    fold_header_value, hex_lower, is_lower_token_byte, is_printable_ascii, is_token,
+    percent_decode, split_ascii, split_once_ascii, uri_encode_str,
 };
 use crate::error::{Error, ErrorKind, err};
-use crate::request::Request;
+use crate::request::{Request, name_is};
 
 /// The payload hash AWS uses when the body is not signed.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -163,6 +165,20 @@ impl SigV4Profile {
         }
     }
 
+    fn algorithm_param(&self) -> &'static str {
+        match self.scheme {
+            Scheme::Palisade => "X-Palisade-Algorithm",
+            Scheme::Aws4 => "X-Amz-Algorithm",
+        }
+    }
+
+    fn signature_param(&self) -> &'static str {
+        match self.scheme {
+            Scheme::Palisade => "X-Palisade-Signature",
+            Scheme::Aws4 => "X-Amz-Signature",
+        }
+    }
+
     fn key_prefix(&self) -> &'static [u8] {
         match self.scheme {
             Scheme::Palisade => b"PALISADE",
@@ -179,6 +195,19 @@ impl SigV4Profile {
         match self.scheme {
             Scheme::Palisade => "api/request".to_owned(),
             Scheme::Aws4 => format!("{}/{}/aws4_request", self.region, self.service),
+        }
+    }
+
+    /// Whether `tail` is [`Self::scope_tail`], without building it.
+    fn is_scope_tail(&self, tail: &str) -> bool {
+        match self.scheme {
+            Scheme::Palisade => tail == "api/request",
+            Scheme::Aws4 => {
+                tail.strip_prefix(self.region.as_str())
+                    .and_then(|t| t.strip_prefix('/'))
+                    .and_then(|t| t.strip_prefix(self.service.as_str()))
+                    == Some("/aws4_request")
+            }
         }
     }
 
@@ -218,57 +247,249 @@ impl SigV4Profile {
         signed: &[&str],
         payload_hash: &str,
     ) -> String {
-        let mut out = String::with_capacity(256 + request.target.len());
-        out.push_str(request.method);
-        out.push('\n');
-        canonical_path(
+        let mut out = String::with_capacity(512 + request.target.len());
+        self.write_canonical(
             &mut out,
+            request,
             request.path(),
-            self.double_encode_path,
-            self.normalize_path,
+            query,
+            exclude_param,
+            extra,
+            (signed, str::eq_ignore_ascii_case),
+            PayloadHash::Given(payload_hash),
         );
-        out.push('\n');
-        canonical_query(&mut out, query, self.plus, exclude_param);
-        out.push('\n');
-        for name in signed {
-            out.push_str(name);
-            out.push(':');
-            let mut first = true;
-            for (n, v) in request.headers.iter().chain(extra.iter()) {
-                if n.eq_ignore_ascii_case(name) {
-                    if !first {
-                        out.push(',');
-                    }
-                    fold_header_value(&mut out, v);
-                    first = false;
-                }
-            }
-            out.push('\n');
-        }
-        out.push('\n');
-        for (i, name) in signed.iter().enumerate() {
-            if i > 0 {
-                out.push(';');
-            }
-            out.push_str(name);
-        }
-        out.push('\n');
-        out.push_str(payload_hash);
         out
     }
 
+    #[allow(clippy::too_many_arguments)] // The parts of a canonical request, each distinct.
+    fn write_canonical(
+        &self,
+        out: &mut impl Sink,
+        request: &Request<'_>,
+        path: &str,
+        query: &str,
+        exclude_param: &str,
+        extra: &[(&str, &str)],
+        // The signed names, and how a header name is matched against one of them.
+        (signed, same_name): (&[&str], impl Fn(&str, &str) -> bool),
+        payload_hash: PayloadHash<'_>,
+    ) {
+        out.put(request.method);
+        out.put_ascii(b'\n');
+        canonical_path(out, path, self.double_encode_path, self.normalize_path);
+        out.put_ascii(b'\n');
+        canonical_query(out, query, self.plus, exclude_param);
+        out.put_ascii(b'\n');
+        for name in signed {
+            out.put(name);
+            out.put_ascii(b':');
+            let mut first = true;
+            for (n, v) in request.headers.iter().chain(extra.iter()) {
+                if same_name(n, name) {
+                    if !first {
+                        out.put_ascii(b',');
+                    }
+                    fold_header_value(out, v);
+                    first = false;
+                }
+            }
+            out.put_ascii(b'\n');
+        }
+        out.put_ascii(b'\n');
+        for (i, name) in signed.iter().enumerate() {
+            if i > 0 {
+                out.put_ascii(b';');
+            }
+            out.put(name);
+        }
+        out.put_ascii(b'\n');
+        match payload_hash {
+            PayloadHash::Computed(hex) => out.put_hex(&hex),
+            PayloadHash::Given(s) => out.put(s),
+        }
+    }
+
+    fn write_string_to_sign(
+        &self,
+        out: &mut impl Sink,
+        timestamp: &str,
+        scope: (&str, &str),
+        canonical_hash: &[u8; 32],
+    ) {
+        out.put(self.algorithm());
+        out.put_ascii(b'\n');
+        out.put(timestamp);
+        out.put_ascii(b'\n');
+        out.put(scope.0);
+        out.put_ascii(b'/');
+        out.put(scope.1);
+        out.put_ascii(b'\n');
+        out.put_hex(&Hex32::new(canonical_hash));
+    }
+
     pub(crate) fn string_to_sign(&self, timestamp: &str, scope: &str, canonical: &str) -> String {
-        let hash = digest::digest(&digest::SHA256, canonical.as_bytes());
+        let hash = sha256(canonical.as_bytes());
+        let (date, tail) = scope.split_once('/').unwrap_or((scope, ""));
         let mut s = String::with_capacity(40 + scope.len() + 64);
-        s.push_str(self.algorithm());
-        s.push('\n');
-        s.push_str(timestamp);
-        s.push('\n');
-        s.push_str(scope);
-        s.push('\n');
-        s.push_str(&hex_lower(hash.as_ref()));
+        self.write_string_to_sign(&mut s, timestamp, (date, tail), &hash);
         s
     }
+}
+
+/// Short text (a string to sign: at most about 370 bytes, as its parts are bounded) on the
+/// stack, spilling to the heap only past the buffer.
+struct StackText {
+    buf: [u8; 512],
+    len: usize,
+    spill: Vec<u8>,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        Self {
+            buf: [0; 512],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl StackText {
+    #[inline]
+    fn put_bytes(&mut self, data: &[u8]) {
+        if self.spill.is_empty()
+            && let Some(free) = self.buf.get_mut(self.len..self.len + data.len())
+        {
+            free.copy_from_slice(data);
+            self.len += data.len();
+            return;
+        }
+        if self.spill.is_empty() {
+            self.spill
+                .extend_from_slice(self.buf.get(..self.len).unwrap_or_default());
+        }
+        self.spill.extend_from_slice(data);
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        if self.spill.is_empty() {
+            self.buf.get(..self.len).unwrap_or_default()
+        } else {
+            &self.spill
+        }
+    }
+}
+
+impl Sink for StackText {
+    #[inline]
+    fn put(&mut self, s: &str) {
+        self.put_bytes(s.as_bytes());
+    }
+
+    fn put_hex(&mut self, hex: &Hex32) {
+        self.put_bytes(hex.as_bytes());
+    }
+
+    fn put_ascii(&mut self, b: u8) {
+        match self.buf.get_mut(self.len) {
+            Some(slot) if self.spill.is_empty() => {
+                *slot = b;
+                self.len += 1;
+            }
+            _ => self.put_bytes(&[b]),
+        }
+    }
+}
+
+/// Text absorbed straight into SHA-256, a buffer at a time, so the verifier hashes the
+/// canonical request without building it (and in bounded memory, whatever its size).
+/// Text that fits the buffer (the usual canonical request) is hashed in one call,
+/// without the hashing context that streaming needs (aws-lc allocates one).
+struct Sha256Sink {
+    ctx: Option<digest::Context>,
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Sha256Sink {
+    fn new() -> Self {
+        Self {
+            ctx: None,
+            buf: [0; 1024],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn put_bytes(&mut self, data: &[u8]) {
+        if let Some(free) = self.buf.get_mut(self.len..self.len + data.len()) {
+            free.copy_from_slice(data);
+            self.len += data.len();
+            return;
+        }
+        self.flush();
+        match self.buf.get_mut(..data.len()) {
+            Some(free) => {
+                free.copy_from_slice(data);
+                self.len = data.len();
+            }
+            None => self.context().update(data),
+        }
+    }
+
+    fn context(&mut self) -> &mut digest::Context {
+        self.ctx
+            .get_or_insert_with(|| digest::Context::new(&digest::SHA256))
+    }
+
+    fn flush(&mut self) {
+        let len = std::mem::take(&mut self.len);
+        let pending = self.buf.get(..len).unwrap_or_default();
+        self.ctx
+            .get_or_insert_with(|| digest::Context::new(&digest::SHA256))
+            .update(pending);
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        let pending = self.buf.get(..self.len).unwrap_or_default();
+        let digest = match self.ctx.take() {
+            None => digest::digest(&digest::SHA256, pending),
+            Some(mut ctx) => {
+                ctx.update(pending);
+                ctx.finish()
+            }
+        };
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
+    }
+}
+
+impl Sink for Sha256Sink {
+    #[inline]
+    fn put(&mut self, s: &str) {
+        self.put_bytes(s.as_bytes());
+    }
+
+    fn put_hex(&mut self, hex: &Hex32) {
+        self.put_bytes(hex.as_bytes());
+    }
+
+    fn put_ascii(&mut self, b: u8) {
+        match self.buf.get_mut(self.len) {
+            Some(slot) => {
+                *slot = b;
+                self.len += 1;
+            }
+            None => self.put_bytes(&[b]),
+        }
+    }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
+    out
 }
 
 pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
@@ -279,7 +500,7 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
 }
 
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex_lower(digest::digest(&digest::SHA256, data).as_ref())
+    Hex32::new(&sha256(data)).as_str().to_owned()
 }
 
 /// The credential a client signs with.
@@ -624,11 +845,9 @@ fn valid_access_key_id(s: &str) -> bool {
 }
 
 fn split_credential(value: &str) -> Result<(&str, &str, &str), Error> {
-    let (akid, rest) = value
-        .split_once('/')
-        .ok_or_else(|| malformed("the credential has no scope"))?;
-    let (date, tail) = rest
-        .split_once('/')
+    let (akid, rest) =
+        split_once_ascii(value, b'/').ok_or_else(|| malformed("the credential has no scope"))?;
+    let (date, tail) = split_once_ascii(rest, b'/')
         .ok_or_else(|| malformed("the credential scope is truncated"))?;
     if !valid_access_key_id(akid) {
         return Err(malformed("the access key id is malformed"));
@@ -643,32 +862,44 @@ fn split_credential(value: &str) -> Result<(&str, &str, &str), Error> {
 }
 
 fn check_signed_headers(list: &str) -> Result<(), Error> {
+    split_signed_headers(list, &mut [""; MAX_SIGNED_HEADERS]).map(|_| ())
+}
+
+/// Checks a `SignedHeaders` list (lower-case tokens, sorted, no duplicates, at most
+/// [`MAX_SIGNED_HEADERS`]) and splits it into `names` in the same pass.
+fn split_signed_headers<'a, 'b>(
+    list: &'a str,
+    names: &'b mut [&'a str; MAX_SIGNED_HEADERS],
+) -> Result<&'b [&'a str], Error> {
     if list.is_empty() {
         return Err(malformed("SignedHeaders is empty"));
     }
-    let mut prev: Option<&str> = None;
-    for (i, name) in list.split(';').enumerate() {
-        if i >= MAX_SIGNED_HEADERS {
-            return Err(malformed("too many signed headers"));
-        }
-        if !is_token(name) || name.bytes().any(|b| b.is_ascii_uppercase()) {
+    // One vectorizable pass over the bytes; names are checked one by one only to report
+    // the first offending one.
+    let all_lower_tokens = list
+        .bytes()
+        .fold(true, |ok, b| ok & (b == b';' || is_lower_token_byte(b)));
+    let mut count = 0;
+    let mut prev = "";
+    for name in split_ascii(list, b';') {
+        let slot = names
+            .get_mut(count)
+            .ok_or_else(|| malformed("too many signed headers"))?;
+        count += 1;
+        if name.is_empty() || !(all_lower_tokens || name.bytes().all(is_lower_token_byte)) {
             return Err(malformed("a signed header name is not a lower-case token"));
         }
-        if let Some(p) = prev
-            && p >= name
-        {
+        if count > 1 && prev >= name {
             return Err(malformed("SignedHeaders is not sorted or has duplicates"));
         }
-        prev = Some(name);
+        *slot = name;
+        prev = name;
     }
-    Ok(())
+    Ok(names.get(..count).unwrap_or_default())
 }
 
 fn check_signature_hex(sig: &str) -> Result<(), Error> {
-    if sig.len() != 64 || !sig.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(malformed("the signature is not 64 lower-case hex digits"));
-    }
-    Ok(())
+    decode_sig(sig).map(|_| ())
 }
 
 /// Parses an `Authorization` header strictly: the algorithm, one space, then exactly
@@ -678,16 +909,27 @@ pub fn parse_authorization<'a>(
     algorithm: &str,
     header: &'a str,
 ) -> Result<ParsedAuthorization<'a>, Error> {
+    parse_authorization_decoded(algorithm, header, &mut [""; MAX_SIGNED_HEADERS])
+        .map(|(parsed, _, _)| parsed)
+}
+
+/// [`parse_authorization`], also returning the signed header names (split into
+/// `names`) and the signature decoded: each is checked once, in the form the verifier
+/// uses.
+fn parse_authorization_decoded<'a, 'b>(
+    algorithm: &str,
+    header: &'a str,
+    names: &'b mut [&'a str; MAX_SIGNED_HEADERS],
+) -> Result<(ParsedAuthorization<'a>, &'b [&'a str], [u8; 32]), Error> {
     if header.len() > MAX_AUTHORIZATION_LEN {
         return Err(malformed("the Authorization header is too long"));
     }
-    if !header.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+    if !is_printable_ascii(header) {
         return Err(malformed(
             "the Authorization header has non-ASCII or control bytes",
         ));
     }
-    let (alg, rest) = header
-        .split_once(' ')
+    let (alg, rest) = split_once_ascii(header, b' ')
         .ok_or_else(|| malformed("the Authorization header is truncated"))?;
     if alg != algorithm {
         return Err(err(
@@ -695,13 +937,24 @@ pub fn parse_authorization<'a>(
             "the Authorization header names another algorithm",
         ));
     }
-    let mut parts = rest.split(',').map(|p| p.trim_matches(' '));
+    // The comma-separated parts, each trimmed of spaces; `None` once consumed.
+    let mut rest = Some(rest);
+    let mut next_part = || {
+        let current = rest?;
+        let (part, tail) = match split_once_ascii(current, b',') {
+            Some((part, tail)) => (part, Some(tail)),
+            None => (current, None),
+        };
+        rest = tail;
+        Some(part.trim_matches(' '))
+    };
     let mut take = |key: &str| -> Result<&'a str, Error> {
-        let part = parts
-            .next()
-            .ok_or_else(|| malformed("the Authorization header is truncated"))?;
-        let (k, v) = part
-            .split_once('=')
+        let part = next_part().ok_or_else(|| malformed("the Authorization header is truncated"))?;
+        // Keys hold no '=', so `key=` as a prefix is the split at the first '='.
+        if let Some(v) = part.strip_prefix(key).and_then(|v| v.strip_prefix('=')) {
+            return Ok(v);
+        }
+        let (k, v) = split_once_ascii(part, b'=')
             .ok_or_else(|| malformed("an Authorization parameter has no '='"))?;
         if k != key {
             return Err(match k {
@@ -716,28 +969,55 @@ pub fn parse_authorization<'a>(
     let credential = take("Credential")?;
     let signed_headers = take("SignedHeaders")?;
     let signature = take("Signature")?;
-    if parts.next().is_some() {
+    if next_part().is_some() {
         return Err(malformed("the Authorization header has extra parameters"));
     }
     let (access_key_id, date, scope_tail) = split_credential(credential)?;
-    check_signed_headers(signed_headers)?;
-    check_signature_hex(signature)?;
-    Ok(ParsedAuthorization {
-        access_key_id,
-        date,
-        scope_tail,
-        signed_headers,
-        signature,
-    })
+    let names = split_signed_headers(signed_headers, names)?;
+    let decoded = decode_sig(signature)?;
+    Ok((
+        ParsedAuthorization {
+            access_key_id,
+            date,
+            scope_tail,
+            signed_headers,
+            signature,
+        },
+        names,
+        decoded,
+    ))
 }
 
-/// Everything the verifier needs after the synchronous checks.
-pub(crate) struct Prepared {
-    pub(crate) access_key_id: String,
-    pub(crate) date: String,
+/// The payload hash entering the canonical request.
+#[derive(Clone, Copy)]
+enum PayloadHash<'r> {
+    Computed(Hex32),
+    /// As the client declared it (`x-amz-content-sha256`), or `UNSIGNED-PAYLOAD`.
+    Given(&'r str),
+}
+
+impl PayloadHash<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Computed(hex) => hex.as_str(),
+            Self::Given(s) => s,
+        }
+    }
+}
+
+/// Everything the verifier needs after the synchronous checks. The canonical request is
+/// only hashed; [`SigV4Profile::mismatch_strings`] rebuilds it on the failure path.
+pub(crate) struct Prepared<'r> {
+    pub(crate) access_key_id: Cow<'r, str>,
+    pub(crate) date: Cow<'r, str>,
+    pub(crate) scope_tail: Cow<'r, str>,
+    timestamp: Cow<'r, str>,
+    signed_headers: Cow<'r, str>,
+    query: &'r str,
+    exclude_param: &'static str,
+    payload_hash: PayloadHash<'r>,
+    canonical_hash: [u8; 32],
     pub(crate) signature: [u8; 32],
-    pub(crate) canonical_request: String,
-    pub(crate) string_to_sign: String,
     pub(crate) signed_at: SystemTime,
     /// How long the signature could still pass the time checks (nonce lifetime).
     pub(crate) replay_ttl: Duration,
@@ -749,10 +1029,8 @@ pub(crate) struct TimeRules {
 }
 
 fn decode_sig(hexsig: &str) -> Result<[u8; 32], Error> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hexsig, &mut out)
-        .map_err(|_| malformed("the signature is not 64 lower-case hex digits"))?;
-    Ok(out)
+    decode_lower_hex32(hexsig)
+        .ok_or_else(|| malformed("the signature is not 64 lower-case hex digits"))
 }
 
 fn check_skew(ts: u64, now: u64, rules: &TimeRules) -> Result<(), Error> {
@@ -766,26 +1044,28 @@ fn check_skew(ts: u64, now: u64, rules: &TimeRules) -> Result<(), Error> {
 }
 
 impl SigV4Profile {
-    pub(crate) fn prepare(
+    pub(crate) fn prepare<'r>(
         &self,
-        request: &Request<'_>,
+        request: &Request<'r>,
         now: SystemTime,
         rules: &TimeRules,
-    ) -> Result<Prepared, Error> {
+    ) -> Result<Prepared<'r>, Error> {
         check_request_shape(request)?;
         let now_s = unix_seconds(now)?;
         let auth = match request.single_header("authorization") {
             Ok(v) => v,
             Err(()) => return Err(malformed("more than one Authorization header")),
         };
-        let query = request.query().unwrap_or("");
-        let algo_param = self.param("Algorithm");
-        let presigned = query
-            .split('&')
-            .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == algo_param);
+        let (path, query) = request.path_and_query();
+        let algo_param = self.algorithm_param();
+        // The key (up to the first '=') is the parameter name, which holds no '='.
+        let presigned = split_ascii(query, b'&').any(|p| {
+            p.strip_prefix(algo_param)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+        });
         match (auth, presigned) {
             (Some(_), true) => Err(malformed("signature both in the header and in the query")),
-            (Some(h), false) => self.prepare_header(request, h, now_s, rules),
+            (Some(h), false) => self.prepare_header(request, (path, query), h, now_s, rules),
             (None, true) => self.prepare_query(request, query, now_s, rules),
             (None, false) => Err(err(
                 ErrorKind::MissingSignature,
@@ -794,8 +1074,70 @@ impl SigV4Profile {
         }
     }
 
+    /// The HMAC of the string to sign under the cached signing key; the string to sign
+    /// is written on the stack, not allocated.
+    pub(crate) fn signature_of(&self, key: &hmac::Key, prepared: &Prepared<'_>) -> hmac::Tag {
+        let mut sts = StackText::default();
+        self.write_string_to_sign(
+            &mut sts,
+            &prepared.timestamp,
+            (&prepared.date, &prepared.scope_tail),
+            &prepared.canonical_hash,
+        );
+        hmac::sign(key, sts.as_bytes())
+    }
+
+    /// The canonical request and string to sign of a prepared request, rebuilt for a
+    /// mismatch report (the failure path only).
+    pub(crate) fn mismatch_strings(
+        &self,
+        request: &Request<'_>,
+        prepared: &Prepared<'_>,
+    ) -> (String, String) {
+        let signed: Vec<&str> = prepared.signed_headers.split(';').collect();
+        let canonical = self.build_canonical(
+            request,
+            prepared.query,
+            prepared.exclude_param,
+            &[],
+            &signed,
+            prepared.payload_hash.as_str(),
+        );
+        let mut sts = String::with_capacity(128 + prepared.scope_tail.len());
+        self.write_string_to_sign(
+            &mut sts,
+            &prepared.timestamp,
+            (&prepared.date, &prepared.scope_tail),
+            &sha256(canonical.as_bytes()),
+        );
+        (canonical, sts)
+    }
+
+    fn canonical_hash(
+        &self,
+        request: &Request<'_>,
+        (path, query): (&str, &str),
+        exclude_param: &str,
+        signed: &[&str],
+        payload_hash: PayloadHash<'_>,
+    ) -> [u8; 32] {
+        let mut out = Sha256Sink::new();
+        self.write_canonical(
+            &mut out,
+            request,
+            path,
+            query,
+            exclude_param,
+            &[],
+            // Checked `SignedHeaders` names are lower-case.
+            (signed, name_is),
+            payload_hash,
+        );
+        out.finish()
+    }
+
     fn check_scope(&self, date: &str, tail: &str, timestamp: &str) -> Result<(), Error> {
-        if tail != self.scope_tail() {
+        if !self.is_scope_tail(tail) {
             return Err(err(
                 ErrorKind::InvalidScope,
                 "the credential scope does not match this service",
@@ -810,7 +1152,11 @@ impl SigV4Profile {
         Ok(())
     }
 
-    fn payload_hash(&self, request: &Request<'_>, signed: &[&str]) -> Result<String, Error> {
+    fn payload_hash<'r>(
+        &self,
+        request: &Request<'r>,
+        signed: &[&str],
+    ) -> Result<PayloadHash<'r>, Error> {
         let declared = if self.scheme == Scheme::Aws4 {
             match request.single_header("x-amz-content-sha256") {
                 Ok(v) => v,
@@ -825,7 +1171,7 @@ impl SigV4Profile {
             None
         };
         let Some(declared) = declared else {
-            return Ok(sha256_hex(request.body));
+            return Ok(PayloadHash::Computed(Hex32::new(&sha256(request.body))));
         };
         if !signed.contains(&"x-amz-content-sha256") {
             return Err(err(
@@ -841,16 +1187,16 @@ impl SigV4Profile {
                     "UNSIGNED-PAYLOAD is not accepted here",
                 ));
             }
-            return Ok(UNSIGNED_PAYLOAD.to_owned());
+            return Ok(PayloadHash::Given(UNSIGNED_PAYLOAD));
         }
-        let actual = sha256_hex(request.body);
-        if !declared.eq_ignore_ascii_case(&actual) {
+        let actual = Hex32::new(&sha256(request.body));
+        if !declared.eq_ignore_ascii_case(actual.as_str()) {
             return Err(err(
                 ErrorKind::BodyHashMismatch,
                 "the body does not match x-amz-content-sha256",
             ));
         }
-        Ok(declared.to_owned())
+        Ok(PayloadHash::Given(declared))
     }
 
     fn check_required(
@@ -859,14 +1205,12 @@ impl SigV4Profile {
         signed: &[&str],
         presigned: bool,
     ) -> Result<(), Error> {
-        let mut required = vec!["host"];
-        if !presigned {
-            required.push(self.date_header());
-        }
-        if self.scheme == Scheme::Palisade && !request.body.is_empty() {
-            required.push("content-type");
-        }
-        for name in required {
+        let required = [
+            Some("host"),
+            (!presigned).then(|| self.date_header()),
+            (self.scheme == Scheme::Palisade && !request.body.is_empty()).then_some("content-type"),
+        ];
+        for name in required.into_iter().flatten() {
             if !signed.contains(&name) {
                 return Err(err(
                     ErrorKind::UnsignedRequiredHeader,
@@ -875,7 +1219,7 @@ impl SigV4Profile {
             }
         }
         for name in signed {
-            if request.header_values(name).next().is_none() {
+            if !request.headers.iter().any(|(n, _)| name_is(n, name)) {
                 return Err(err(
                     ErrorKind::MissingHeader,
                     "a signed header is missing from the request",
@@ -885,14 +1229,17 @@ impl SigV4Profile {
         Ok(())
     }
 
-    fn prepare_header(
+    fn prepare_header<'r>(
         &self,
-        request: &Request<'_>,
-        header: &str,
+        request: &Request<'r>,
+        (path, query): (&'r str, &'r str),
+        header: &'r str,
         now: u64,
         rules: &TimeRules,
-    ) -> Result<Prepared, Error> {
-        let parsed = parse_authorization(self.algorithm(), header)?;
+    ) -> Result<Prepared<'r>, Error> {
+        let mut names = [""; MAX_SIGNED_HEADERS];
+        let (parsed, signed, signature) =
+            parse_authorization_decoded(self.algorithm(), header, &mut names)?;
         let timestamp = match request.single_header(self.date_header()) {
             Ok(Some(v)) => v.trim(),
             Ok(None) => return Err(err(ErrorKind::MissingHeader, "the date header is missing")),
@@ -911,38 +1258,33 @@ impl SigV4Profile {
         })?;
         self.check_scope(parsed.date, parsed.scope_tail, timestamp)?;
         check_skew(ts, now, rules)?;
-        let signed: Vec<&str> = parsed.signed_headers.split(';').collect();
-        self.check_required(request, &signed, false)?;
-        let payload_hash = self.payload_hash(request, &signed)?;
-        let canonical = self.build_canonical(
-            request,
-            request.query().unwrap_or(""),
-            "",
-            &[],
-            &signed,
-            &payload_hash,
-        );
-        let scope = format!("{}/{}", parsed.date, parsed.scope_tail);
-        let sts = self.string_to_sign(timestamp, &scope, &canonical);
+        self.check_required(request, signed, false)?;
+        let payload_hash = self.payload_hash(request, signed)?;
+        let canonical_hash = self.canonical_hash(request, (path, query), "", signed, payload_hash);
         Ok(Prepared {
-            access_key_id: parsed.access_key_id.to_owned(),
-            date: parsed.date.to_owned(),
-            signature: decode_sig(parsed.signature)?,
-            canonical_request: canonical,
-            string_to_sign: sts,
+            access_key_id: Cow::Borrowed(parsed.access_key_id),
+            date: Cow::Borrowed(parsed.date),
+            scope_tail: Cow::Borrowed(parsed.scope_tail),
+            timestamp: Cow::Borrowed(timestamp),
+            signed_headers: Cow::Borrowed(parsed.signed_headers),
+            query,
+            exclude_param: "",
+            payload_hash,
+            canonical_hash,
+            signature,
             signed_at: from_unix(ts),
             replay_ttl: rules.max_skew.saturating_mul(2),
             presigned: false,
         })
     }
 
-    fn prepare_query(
+    fn prepare_query<'r>(
         &self,
-        request: &Request<'_>,
-        query: &str,
+        request: &Request<'r>,
+        query: &'r str,
         now: u64,
         rules: &TimeRules,
-    ) -> Result<Prepared, Error> {
+    ) -> Result<Prepared<'r>, Error> {
         let names = [
             "Algorithm",
             "Credential",
@@ -1019,21 +1361,30 @@ impl SigV4Profile {
         let signed: Vec<&str> = signed_list.split(';').collect();
         self.check_required(request, &signed, true)?;
         let payload_hash = if self.is_s3() || self.unsigned_payload {
-            UNSIGNED_PAYLOAD.to_owned()
+            PayloadHash::Given(UNSIGNED_PAYLOAD)
         } else {
-            sha256_hex(request.body)
+            PayloadHash::Computed(Hex32::new(&sha256(request.body)))
         };
-        let sig_param = self.param("Signature");
-        let canonical =
-            self.build_canonical(request, query, &sig_param, &[], &signed, &payload_hash);
-        let scope = format!("{date}/{tail}");
-        let sts = self.string_to_sign(&timestamp, &scope, &canonical);
+        let sig_param = self.signature_param();
+        let canonical_hash = self.canonical_hash(
+            request,
+            (request.path(), query),
+            sig_param,
+            &signed,
+            payload_hash,
+        );
+        let signature = decode_sig(&sig)?;
         Ok(Prepared {
-            access_key_id: akid.to_owned(),
-            date: date.to_owned(),
-            signature: decode_sig(&sig)?,
-            canonical_request: canonical,
-            string_to_sign: sts,
+            access_key_id: Cow::Owned(akid.to_owned()),
+            date: Cow::Owned(date.to_owned()),
+            scope_tail: Cow::Owned(tail.to_owned()),
+            signed_headers: Cow::Owned(signed_list.clone()),
+            timestamp: Cow::Owned(timestamp),
+            query,
+            exclude_param: sig_param,
+            payload_hash,
+            canonical_hash,
+            signature,
             signed_at: from_unix(ts),
             replay_ttl: Duration::from_secs(end.saturating_sub(now)).saturating_add(rules.max_skew),
             presigned: true,
@@ -1122,6 +1473,41 @@ mod tests {
         );
         let extra = format!("{good}, Foo=bar");
         assert!(parse_authorization(ALG, &extra).is_err());
+    }
+
+    #[test]
+    fn streamed_canonical_hash_matches_the_built_canonical_request() {
+        let long_value = "v".repeat(3000);
+        let long_query = format!("/a/b?z=1&{}=2&a=%41", "k".repeat(1500));
+        for (target, value) in [
+            ("/api/orders?limit=20&cursor=abc", "short"),
+            ("/a/./b/../c?x", long_value.as_str()),
+            (long_query.as_str(), "  folded   value "),
+        ] {
+            let request = Request::new("POST", target)
+                .header("Host", "h")
+                .header("x-long", value)
+                .header("x-long", "second");
+            let signed = ["host", "x-long"];
+            for profile in [SigV4Profile::palisade(), SigV4Profile::aws4("r", "s")] {
+                let built = profile.build_canonical(
+                    &request,
+                    request.query().unwrap_or(""),
+                    "",
+                    &[],
+                    &signed,
+                    "abc",
+                );
+                let streamed = profile.canonical_hash(
+                    &request,
+                    request.path_and_query(),
+                    "",
+                    &signed,
+                    PayloadHash::Given("abc"),
+                );
+                assert_eq!(streamed, sha256(built.as_bytes()), "{target}");
+            }
+        }
     }
 
     #[test]

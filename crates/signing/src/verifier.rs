@@ -1,17 +1,16 @@
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_lc_rs::digest;
+use aws_lc_rs::{digest, hmac};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
 use crate::credential::{Credential, CredentialStore, KeyMaterial, Secret};
 use crate::encode::hex_lower;
 use crate::error::{Error, ErrorKind, MismatchDetails, err};
 use crate::nonce::NonceStore;
 use crate::request::Request;
-use crate::sigv4::{SigV4Profile, TimeRules, hmac_sha256, redact_canonical};
+use crate::sigv4::{Prepared, SigV4Profile, TimeRules, redact_canonical};
 
 const KEY_CACHE_CAPACITY: usize = 4096;
 
@@ -32,7 +31,26 @@ pub struct Verified {
 
 struct CachedKey {
     secret_tag: [u8; 32],
-    key: Zeroizing<[u8; 32]>,
+    // The HMAC key schedule itself (aws-lc zeroizes it on drop), so a hit costs no
+    // key setup; shared so the HMAC runs outside the lock.
+    key: Arc<hmac::Key>,
+}
+
+/// Derived keys by "profile\naccess key id\ndate\nscope tail"; `scratch` builds the
+/// lookup key under the lock, so a hit allocates nothing.
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, CachedKey>,
+    scratch: String,
+}
+
+impl KeyCache {
+    fn key_for(&mut self, profile: &SigV4Profile, access_key_id: &str, date: &str, tail: &str) {
+        self.scratch.clear();
+        for part in [profile.name(), "\n", access_key_id, "\n", date, "\n", tail] {
+            self.scratch.push_str(part);
+        }
+    }
 }
 
 /// Verifies signed requests against a [`CredentialStore`], refusing replays through a
@@ -49,7 +67,7 @@ pub struct Verifier<C, N> {
     max_skew: Duration,
     replay_protection: bool,
     presigned_reuse: bool,
-    cache: Mutex<HashMap<String, CachedKey>>,
+    cache: Mutex<KeyCache>,
 }
 
 impl<C, N> std::fmt::Debug for Verifier<C, N> {
@@ -71,7 +89,7 @@ impl<C: CredentialStore, N: NonceStore> Verifier<C, N> {
             max_skew: Duration::from_secs(300),
             replay_protection: true,
             presigned_reuse: false,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(KeyCache::default()),
         }
     }
 
@@ -138,36 +156,39 @@ impl<C: CredentialStore, N: NonceStore> Verifier<C, N> {
         }
     }
 
+    /// The signing key for (credential, date, scope), from the cache when the secret is
+    /// unchanged. `prepared` has passed the scope check, so its tail is the profile's.
     fn signing_key(
         &self,
         profile: &SigV4Profile,
         access_key_id: &str,
-        date: &str,
+        prepared: &Prepared<'_>,
         secret: &Secret,
-    ) -> Zeroizing<[u8; 32]> {
+    ) -> Arc<hmac::Key> {
         let mut tag = [0u8; 32];
         tag.copy_from_slice(digest::digest(&digest::SHA256, secret.expose()).as_ref());
-        let cache_key = format!(
-            "{}\n{access_key_id}\n{date}\n{}",
-            profile.name(),
-            profile.scope_tail()
-        );
-        if let Ok(cache) = self.cache.lock()
-            && let Some(hit) = cache.get(&cache_key)
-            && bool::from(hit.secret_tag.ct_eq(&tag))
-        {
-            return hit.key.clone();
-        }
-        let key = profile.derive_key(secret, date);
+        let (date, tail) = (&*prepared.date, &*prepared.scope_tail);
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= KEY_CACHE_CAPACITY {
-                cache.clear();
+            cache.key_for(profile, access_key_id, date, tail);
+            if let Some(hit) = cache.keys.get(cache.scratch.as_str())
+                && bool::from(hit.secret_tag.ct_eq(&tag))
+            {
+                return Arc::clone(&hit.key);
             }
-            cache.insert(
+        }
+        let derived = profile.derive_key(secret, date);
+        let key = Arc::new(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()));
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.keys.len() >= KEY_CACHE_CAPACITY {
+                cache.keys.clear();
+            }
+            cache.key_for(profile, access_key_id, date, tail);
+            let cache_key = cache.scratch.clone();
+            cache.keys.insert(
                 cache_key,
                 CachedKey {
                     secret_tag: tag,
-                    key: key.clone(),
+                    key: Arc::clone(&key),
                 },
             );
         }
@@ -193,14 +214,15 @@ impl<C: CredentialStore, N: NonceStore> Verifier<C, N> {
                 "this credential has no shared secret",
             ));
         };
-        let key = self.signing_key(profile, &credential.access_key_id, &prepared.date, secret);
-        let expected = hmac_sha256(key.as_ref(), prepared.string_to_sign.as_bytes());
-        if !bool::from(expected.as_ref().ct_eq(&prepared.signature)) {
+        let key = self.signing_key(profile, &credential.access_key_id, &prepared, secret);
+        let expected = profile.signature_of(&key, &prepared);
+        if !bool::from(expected.as_ref().ct_eq(prepared.signature.as_slice())) {
+            let (canonical, string_to_sign) = profile.mismatch_strings(request, &prepared);
             return Err(Error::mismatch(MismatchDetails {
                 access_key_id: credential.access_key_id,
                 owner: credential.owner,
-                canonical_request: redact_canonical(&prepared.canonical_request),
-                string_to_sign: prepared.string_to_sign,
+                canonical_request: redact_canonical(&canonical),
+                string_to_sign,
             }));
         }
         if !(prepared.presigned && self.presigned_reuse) {
