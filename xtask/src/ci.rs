@@ -1,14 +1,20 @@
 //! `cargo xtask ci`: the steps of `.ci/run`, in the same order.
 //!
-//! `.ci/run` makes sure Redis and PostgreSQL answer, then calls this. Tests that need
-//! those services fail instead of skipping because this sets `PALISADE_REQUIRE_SERVICES=1`
-//! (pass `--allow-skips` on a laptop without them).
+//! `.ci/run` makes sure Redis and PostgreSQL answer and cargo-fuzz is installed, then
+//! calls this. Tests that need those services fail instead of skipping because this sets
+//! `PALISADE_REQUIRE_SERVICES=1` (pass `--allow-skips` on a laptop without them). The last
+//! step is a fuzz smoke run, every target for a few seconds from its seeds (`--no-fuzz`
+//! leaves it out; `PALISADE_FUZZ_SMOKE_SECS` sets the seconds, 8 by default).
 
 use crate::util::{cargo, run as run_command};
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let allow_skips = args.iter().any(|arg| arg == "--allow-skips");
-    if let Some(unknown) = args.iter().find(|arg| *arg != "--allow-skips") {
+    let fuzz = !args.iter().any(|arg| arg == "--no-fuzz");
+    if let Some(unknown) = args
+        .iter()
+        .find(|arg| !["--allow-skips", "--no-fuzz"].contains(&arg.as_str()))
+    {
         return Err(format!("ci: unknown option `{unknown}`"));
     }
 
@@ -35,5 +41,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !allow_skips {
         test.env("PALISADE_REQUIRE_SERVICES", "1");
     }
-    run_command(&mut test)
+    run_command(&mut test)?;
+
+    if fuzz {
+        let seconds = std::env::var("PALISADE_FUZZ_SMOKE_SECS").unwrap_or_else(|_| "8".into());
+        crate::fuzz::run(&["--smoke".into(), "--time".into(), seconds])?;
+    }
+    Ok(())
 }

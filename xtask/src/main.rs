@@ -9,7 +9,7 @@
 //! cargo xtask bench [--quick]          run the criterion benches, refresh docs/BENCHMARKS.md
 //! cargo xtask bench e2e [OPTIONS]      the reference server under wrk against a bare axum service
 //! cargo xtask bench scaling [--report-only]   cost per check/verify for 1 to 1 000 000 keys
-//! cargo xtask fuzz [--time SECS]       run every fuzz target for SECS seconds (default 60)
+//! cargo xtask fuzz [--time SECS] [--smoke] [TARGET...]   fuzz every (or each named) target
 //! cargo xtask release VERSION [--dry-run]
 //! ```
 
@@ -26,7 +26,7 @@ mod util;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci | check-deps | bench [e2e | scaling] | fuzz [--time SECS] | release VERSION [--dry-run]>";
+const USAGE: &str = "usage: cargo xtask <ci | check-deps | bench [e2e | scaling] | fuzz [--time SECS] [--smoke] [TARGET...] | release VERSION [--dry-run]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -93,6 +93,8 @@ mod identity;
 mod memory;
 mod monitor;
 #[cfg(feature = "redis")]
+mod redis_batch;
+#[cfg(feature = "redis")]
 mod redis_store;
 mod store;
 

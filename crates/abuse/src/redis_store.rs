@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{RedisError, RedisResult};
@@ -13,6 +13,7 @@ use crate::decision::{
 };
 use crate::identity::Identity;
 use crate::memory::{MAX_DISTINCT, MemoryStore};
+use crate::redis_batch::{Batch, Delta, KINDS, Work};
 use crate::store::AbuseStore;
 
 /// The Redis [`AbuseStore`]: every instance sees the same behaviour, flags and locks.
@@ -31,11 +32,16 @@ use crate::store::AbuseStore;
 /// Hash tags keep each identity's keys in one cluster slot; one pipeline per operation.
 /// On any Redis error the operation is served from a local [`MemoryStore`] and a warning
 /// is logged (the first failure and every 1000th after it), never an error.
+///
+/// By default every recorded request is one pipeline and every flag or lock check one
+/// read. [`RedisStore::batched`] trades a bounded delay in what *other* instances see
+/// for far less Redis traffic; see there.
 pub struct RedisStore<C = ConnectionManager> {
     conn: C,
     prefix: String,
     local: MemoryStore,
     failures: AtomicU64,
+    batch: Option<Box<Batch>>,
 }
 
 impl<C> std::fmt::Debug for RedisStore<C> {
@@ -60,7 +66,70 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
             prefix: prefix.into(),
             local: MemoryStore::new(),
             failures: AtomicU64::new(0),
+            batch: None,
         }
+    }
+
+    /// Write-behind mode: what this instance's requests add is summed per identity in
+    /// memory and written, for every identity at once, in one pipeline at most once per
+    /// `interval` (the first `record` after the interval sends it, as does
+    /// [`RedisStore::flush`], which a server calls on a timer so that quiet periods are
+    /// flushed too); the same pipeline reads back the shared counts. Flags and
+    /// authentication locks read from Redis are reused for one `interval`.
+    ///
+    /// What this instance records, flags and locks counts at once on this instance;
+    /// other instances see it within one `interval`, and this one sees theirs as late.
+    /// Rules are judged on the shared counts of the last flush plus this instance's
+    /// requests since. A zero `interval` keeps the default, unbatched mode. Every
+    /// request is also kept in the local store, which answers while Redis fails.
+    #[must_use]
+    pub fn batched(mut self, interval: Duration) -> Self {
+        let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self.batch = (ms > 0).then(|| Box::new(Batch::new(ms)));
+        self
+    }
+
+    /// Sends what batched mode has summed so far (nothing to do when unbatched).
+    pub async fn flush(&self, now: SystemTime) {
+        let Some(batch) = &self.batch else { return };
+        let Some(work) = batch.take(unix_ms(now)) else {
+            return;
+        };
+        let replies = match self.send(&work, now).await {
+            Ok(replies) => Some(replies),
+            Err(e) => {
+                self.degraded("flush", &e);
+                None
+            }
+        };
+        batch.finish(&work, replies, now);
+    }
+
+    /// Writes each identity's delta and reads back its behaviour, in pipelines of at
+    /// most 256 identities.
+    async fn send(&self, work: &Work, now: SystemTime) -> RedisResult<Vec<Behaviour>> {
+        let mut behaviours = Vec::with_capacity(work.len());
+        let mut conn = self.conn.clone();
+        for chunk in work.chunks(256) {
+            let mut pipe = redis::pipe();
+            for (identity, delta) in chunk {
+                self.push_delta(&mut pipe, identity, delta, now);
+            }
+            let values: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+            let mut values = values.into_iter();
+            for (_, delta) in chunk {
+                let reply = (
+                    next_reply(&mut values)?,
+                    next_reply(&mut values)?,
+                    next_reply(&mut values)?,
+                    next_reply(&mut values)?,
+                    next_reply(&mut values)?,
+                    next_reply(&mut values)?,
+                );
+                behaviours.push(behaviour_of(reply, now, delta.window));
+            }
+        }
+        Ok(behaviours)
     }
 
     /// The local store that answers while Redis fails.
@@ -107,56 +176,66 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
         window: WindowSpec,
     ) -> RedisResult<Behaviour> {
         let now_secs = unix_secs(now);
+        let delta = Delta::single(
+            o,
+            o.network.to_string(),
+            now_secs / window.window_secs.max(1),
+            now_secs / 3600,
+            window,
+        );
+        let mut pipe = redis::pipe();
+        self.push_delta(&mut pipe, identity, &delta, now);
+        let mut conn = self.conn.clone();
+        let reply: Reply = pipe.query_async(&mut conn).await?;
+        Ok(behaviour_of(reply, now, window))
+    }
+
+    /// Adds `delta`'s writes (into its epoch's keys) and the reads of the behaviour at
+    /// `now` (six replies, see [`Reply`]) to `pipe`.
+    fn push_delta(
+        &self,
+        pipe: &mut redis::Pipeline,
+        identity: &Identity,
+        delta: &Delta,
+        now: SystemTime,
+    ) {
+        let window = delta.window;
+        let now_secs = unix_secs(now);
         let w = window.window_secs.max(1);
         let epoch = now_secs / w;
         let prev = epoch.saturating_sub(1);
-        let weight = (w - now_secs % w) * 1000 / w;
         let ttl = w.saturating_mul(2).saturating_add(60);
         let base = self.behaviour_base(identity);
-        let cur_key = format!("{base}:{epoch}");
-        let prev_key = format!("{base}:{prev}");
+        let key = format!("{base}:{}", delta.epoch);
         let hours_key = format!("{base}:hours");
-        let hour = now_secs / 3600;
-        let bytes = i64::try_from(o.response_bytes).unwrap_or(i64::MAX);
-        let network = o.network.to_string();
-
-        let mut pipe = redis::pipe();
-        pipe.cmd("HINCRBY").arg(&cur_key).arg("r").arg(1).ignore();
-        pipe.cmd("HINCRBY")
-            .arg(&cur_key)
-            .arg("e")
-            .arg(i64::from(o.is_error))
-            .ignore();
-        pipe.cmd("HINCRBY")
-            .arg(&cur_key)
-            .arg("b")
-            .arg(bytes)
-            .ignore();
-        pipe.cmd("HINCRBY")
-            .arg(&cur_key)
-            .arg("a")
-            .arg(i64::from(o.is_auth))
-            .ignore();
-        pipe.cmd("HINCRBY")
-            .arg(&cur_key)
-            .arg("n")
-            .arg(i64::from(o.near_limit))
-            .ignore();
-        pipe.cmd("EXPIRE").arg(&cur_key).arg(ttl).ignore();
-        for (name, value) in [
-            ("ua", o.user_agent),
-            ("net", network.as_str()),
-            ("ep", o.endpoint),
-        ] {
-            let key = format!("{base}:{name}:{epoch}");
-            pipe.cmd("PFADD").arg(&key).arg(value).ignore();
+        for (field, amount) in ["r", "e", "b", "a", "n"].into_iter().zip(delta.counters) {
+            if amount > 0 || field == "r" {
+                let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+                pipe.cmd("HINCRBY")
+                    .arg(&key)
+                    .arg(field)
+                    .arg(amount)
+                    .ignore();
+            }
+        }
+        pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
+        for (name, values) in KINDS.into_iter().zip(&delta.values) {
+            if values.is_empty() {
+                continue;
+            }
+            let key = format!("{base}:{name}:{}", delta.epoch);
+            pipe.cmd("PFADD").arg(&key).arg(values).ignore();
             pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
         }
-        pipe.cmd("ZADD")
-            .arg(&hours_key)
-            .arg(hour)
-            .arg(hour)
-            .ignore();
+        let hour = now_secs / 3600;
+        if !delta.hours.is_empty() {
+            let mut zadd = redis::cmd("ZADD");
+            zadd.arg(&hours_key);
+            for h in &delta.hours {
+                zadd.arg(h).arg(h);
+            }
+            pipe.add_command(zadd).ignore();
+        }
         pipe.cmd("ZREMRANGEBYSCORE")
             .arg(&hours_key)
             .arg("-inf")
@@ -170,44 +249,17 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
             .arg((u64::from(window.hours) + 1) * 3600)
             .ignore();
         pipe.cmd("HMGET")
-            .arg(&cur_key)
+            .arg(format!("{base}:{epoch}"))
             .arg(&["r", "e", "b", "a", "n"]);
         pipe.cmd("HMGET")
-            .arg(&prev_key)
+            .arg(format!("{base}:{prev}"))
             .arg(&["r", "e", "b", "a", "n"]);
-        for name in ["ua", "net", "ep"] {
+        for name in KINDS {
             pipe.cmd("PFCOUNT")
                 .arg(format!("{base}:{name}:{epoch}"))
                 .arg(format!("{base}:{name}:{prev}"));
         }
         pipe.cmd("ZCARD").arg(&hours_key);
-
-        let mut conn = self.conn.clone();
-        #[allow(clippy::type_complexity)] // The pipeline's reply, field by field.
-        let (cur, old, ua, net, ep, hours): (
-            Vec<Option<u64>>,
-            Vec<Option<u64>>,
-            u64,
-            u64,
-            u64,
-            u64,
-        ) = pipe.query_async(&mut conn).await?;
-        let at = |v: &[Option<u64>], i: usize| v.get(i).copied().flatten().unwrap_or(0);
-        let est = |i: usize| {
-            let carried = u128::from(at(&old, i)) * u128::from(weight) / 1000;
-            at(&cur, i).saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
-        };
-        Ok(Behaviour {
-            requests: est(0),
-            errors: est(1),
-            response_bytes: est(2),
-            auth_requests: est(3),
-            near_limit: est(4),
-            distinct_endpoints: ep.min(MAX_DISTINCT),
-            distinct_user_agents: ua.min(MAX_DISTINCT),
-            distinct_networks: net.min(MAX_DISTINCT),
-            active_hours: u32::try_from(hours).unwrap_or(u32::MAX),
-        })
     }
 
     async fn try_flag(&self, identity: &Identity, now: SystemTime) -> RedisResult<Option<Flag>> {
@@ -441,6 +493,44 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
     }
 }
 
+/// The reads [`RedisStore::push_delta`] adds: the current and previous epochs' counters,
+/// the three distinct counts and the active hours.
+type Reply = (Vec<Option<u64>>, Vec<Option<u64>>, u64, u64, u64, u64);
+
+fn next_reply<T: redis::FromRedisValue>(
+    values: &mut impl Iterator<Item = redis::Value>,
+) -> RedisResult<T> {
+    let value = values
+        .next()
+        .ok_or_else(|| RedisError::from((redis::ErrorKind::Client, "pipeline reply too short")))?;
+    Ok(redis::from_redis_value(value)?)
+}
+
+/// The behaviour at `now` from a [`Reply`]: the previous epoch counts in proportion to
+/// how much of it the sliding window still covers.
+fn behaviour_of(reply: Reply, now: SystemTime, window: WindowSpec) -> Behaviour {
+    let (cur, old, ua, net, ep, hours) = reply;
+    let now_secs = unix_secs(now);
+    let w = window.window_secs.max(1);
+    let weight = (w - now_secs % w) * 1000 / w;
+    let at = |v: &[Option<u64>], i: usize| v.get(i).copied().flatten().unwrap_or(0);
+    let est = |i: usize| {
+        let carried = u128::from(at(&old, i)) * u128::from(weight) / 1000;
+        at(&cur, i).saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
+    };
+    Behaviour {
+        requests: est(0),
+        errors: est(1),
+        response_bytes: est(2),
+        auth_requests: est(3),
+        near_limit: est(4),
+        distinct_endpoints: ep.min(MAX_DISTINCT),
+        distinct_user_agents: ua.min(MAX_DISTINCT),
+        distinct_networks: net.min(MAX_DISTINCT),
+        active_hours: u32::try_from(hours).unwrap_or(u32::MAX),
+    }
+}
+
 impl<C: ConnectionLike + Clone + Send + Sync> AbuseStore for RedisStore<C> {
     async fn record(
         &self,
@@ -449,18 +539,40 @@ impl<C: ConnectionLike + Clone + Send + Sync> AbuseStore for RedisStore<C> {
         now: SystemTime,
         window: WindowSpec,
     ) -> Behaviour {
-        match self.try_record(identity, o, now, window).await {
-            Ok(b) => b,
-            Err(e) => {
-                self.degraded("record", &e);
-                self.local.record(identity, o, now, window).await
-            }
+        let Some(batch) = &self.batch else {
+            return match self.try_record(identity, o, now, window).await {
+                Ok(b) => b,
+                Err(e) => {
+                    self.degraded("record", &e);
+                    self.local.record(identity, o, now, window).await
+                }
+            };
+        };
+        // Exact local state as well: what answers while Redis fails.
+        let local = self.local.record(identity, o, now, window).await;
+        let now_ms = unix_ms(now);
+        if batch.add(identity, o, o.network.to_string(), now_ms, window) {
+            self.flush(now).await;
         }
+        batch.behaviour(identity, now_ms).unwrap_or(local)
     }
 
     async fn flag(&self, identity: &Identity, now: SystemTime) -> Option<Flag> {
+        let now_ms = unix_ms(now);
+        if let Some(cached) = self
+            .batch
+            .as_ref()
+            .and_then(|batch| batch.cached_flag(identity, now_ms))
+        {
+            return cached.filter(|f| f.is_active(now));
+        }
         match self.try_flag(identity, now).await {
-            Ok(f) => f,
+            Ok(f) => {
+                if let Some(batch) = &self.batch {
+                    batch.cache_flag(identity, f.clone(), now_ms);
+                }
+                f
+            }
             Err(e) => {
                 self.degraded("flag", &e);
                 self.local.flag(identity, now).await
@@ -472,6 +584,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> AbuseStore for RedisStore<C> {
         if let Err(e) = self.try_set_flag(flag).await {
             self.degraded("set_flag", &e);
             self.local.set_flag(flag).await;
+        }
+        if let Some(batch) = &self.batch {
+            batch.cache_flag(&flag.identity, Some(flag.clone()), unix_ms(flag.since));
         }
     }
 
@@ -488,6 +603,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> AbuseStore for RedisStore<C> {
     async fn clear(&self, identity: &Identity, now: SystemTime, window: WindowSpec) {
         // Local state may hold what was recorded while Redis was down.
         self.local.clear(identity, now, window).await;
+        if let Some(batch) = &self.batch {
+            batch.forget(identity);
+        }
         if let Err(e) = self.try_clear(identity, now, window).await {
             self.degraded("clear", &e);
         }
@@ -525,8 +643,21 @@ impl<C: ConnectionLike + Clone + Send + Sync> AbuseStore for RedisStore<C> {
     }
 
     async fn auth_lock(&self, subject: AuthSubject, now: SystemTime) -> Option<AuthLock> {
+        let now_ms = unix_ms(now);
+        if let Some(cached) = self
+            .batch
+            .as_ref()
+            .and_then(|batch| batch.cached_lock(subject, now_ms))
+        {
+            return cached.filter(|l| l.until > now);
+        }
         match self.try_auth_lock(subject, now).await {
-            Ok(l) => l,
+            Ok(l) => {
+                if let Some(batch) = &self.batch {
+                    batch.cache_lock(subject, l, now_ms);
+                }
+                l
+            }
             Err(e) => {
                 self.degraded("auth_lock", &e);
                 self.local.auth_lock(subject, now).await
@@ -539,10 +670,17 @@ impl<C: ConnectionLike + Clone + Send + Sync> AbuseStore for RedisStore<C> {
             self.degraded("set_auth_lock", &e);
             self.local.set_auth_lock(lock, now).await;
         }
+        if let Some(batch) = &self.batch {
+            // A longer lock already in Redis is found on the next read.
+            batch.forget_lock(lock.subject);
+        }
     }
 
     async fn clear_auth(&self, subject: AuthSubject, now: SystemTime, window_secs: u64) {
         self.local.clear_auth(subject, now, window_secs).await;
+        if let Some(batch) = &self.batch {
+            batch.forget_lock(subject);
+        }
         if let Err(e) = self.try_clear_counts(subject, now, window_secs, true).await {
             self.degraded("clear_auth", &e);
         }
@@ -591,7 +729,17 @@ mod tests {
 
     #[tokio::test]
     async fn redis_down_degrades_to_local_state() {
-        let store = RedisStore::new(Down);
+        // Every operation tried Redis.
+        degrades_to_local_state(RedisStore::new(Down), 50).await;
+    }
+
+    #[tokio::test]
+    async fn redis_down_degrades_to_local_state_when_batched() {
+        // Records tried one flush; flag and lock reads tried Redis.
+        degrades_to_local_state(RedisStore::new(Down).batched(Duration::from_millis(250)), 5).await;
+    }
+
+    async fn degrades_to_local_state(store: RedisStore<Down>, min_failures: u64) {
         let m = AbuseMonitor::new(store, AbuseConfig::default()).expect("config");
         let id = Identity::api_key("k");
         let now = UNIX_EPOCH + Duration::from_secs(1_764_000_000);
@@ -620,7 +768,7 @@ mod tests {
         }
         assert!(m.is_locked(addr, Some("a"), now).await.is_some());
         m.record_auth_success("a", now).await;
-        assert!(m.store().failures.load(Ordering::Relaxed) > 50);
+        assert!(m.store().failures.load(Ordering::Relaxed) > min_failures);
         assert!(m.store().local().is_empty());
     }
 }

@@ -400,6 +400,33 @@ macro_rules! conformance {
                 }
             )*
         }
+
+        // Write-behind mode must reach the same decisions: what this instance records
+        // counts at once, whether or not it has been flushed.
+        #[cfg(feature = "redis")]
+        mod redis_batched {
+            use std::time::Duration;
+
+            use palisade_abuse::RedisStore;
+
+            async fn store() -> Option<RedisStore> {
+                let url = palisade_testkit::redis_url()?;
+                let client = ::redis::Client::open(url).expect("redis url");
+                let conn = client.get_connection_manager().await.expect("redis connection");
+                Some(
+                    RedisStore::with_prefix(conn, palisade_testkit::unique_name("abuse"))
+                        .batched(Duration::from_millis(250)),
+                )
+            }
+
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(store) = store().await else { return };
+                    super::$name(store).await;
+                }
+            )*
+        }
     };
 }
 

@@ -233,6 +233,15 @@ pub(crate) enum AnyAbuseStore {
     Redis(palisade_abuse::RedisStore<ConnectionManager>),
 }
 
+impl AnyAbuseStore {
+    /// Sends what a batched Redis store has summed (nothing to do otherwise).
+    pub(crate) async fn flush(&self, now: SystemTime) {
+        if let Self::Redis(store) = self {
+            store.flush(now).await;
+        }
+    }
+}
+
 impl AbuseStore for AnyAbuseStore {
     async fn record(
         &self,

@@ -129,6 +129,13 @@ pub(crate) struct AbuseSettings {
     /// Response bytes per identity in the 10-minute window before it is throttled.
     #[serde(default = "default_max_response_bytes")]
     pub(crate) max_response_bytes: u64,
+    /// With Redis: how often (milliseconds) this instance writes the behaviour it has
+    /// summed to Redis, in one pipeline for every identity, and how long it reuses the
+    /// flags and lockouts it read there. Other instances see this one's traffic, flags
+    /// and lockouts that much later (this one sees its own at once). 0 writes every
+    /// request as it happens and reads flags and lockouts on every request.
+    #[serde(default = "default_redis_flush_ms")]
+    pub(crate) redis_flush_ms: u64,
 }
 
 impl Default for AbuseSettings {
@@ -136,6 +143,7 @@ impl Default for AbuseSettings {
         Self {
             rules: true,
             max_response_bytes: default_max_response_bytes(),
+            redis_flush_ms: default_redis_flush_ms(),
         }
     }
 }
@@ -146,6 +154,10 @@ fn default_true() -> bool {
 
 fn default_max_response_bytes() -> u64 {
     100 * 1024 * 1024
+}
+
+fn default_redis_flush_ms() -> u64 {
+    250
 }
 
 /// `[dev]`.

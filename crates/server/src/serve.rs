@@ -169,7 +169,7 @@ async fn serve(mut config: Config) -> Result<(), String> {
 }
 
 /// Periodic work: webhook deliveries, OAuth housekeeping, key-ring rotation, and
-/// flushing API-key last-used times.
+/// flushing API-key last-used times and batched abuse observations.
 fn spawn_background(ctx: &Arc<Context>, webhooks: Webhooks) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = vec![tokio::spawn(webhooks.run_worker())];
     let state = Arc::clone(&ctx.state);
@@ -199,6 +199,18 @@ fn spawn_background(ctx: &Arc<Context>, webhooks: Webhooks) -> Vec<tokio::task::
             }
         }
     }));
+    let runtime = Arc::clone(&ctx.runtime);
+    let flush_ms = ctx.state.config.abuse.redis_flush_ms;
+    if flush_ms > 0 && ctx.state.redis.is_some() {
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(flush_ms));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                runtime.abuse.store().flush(clock::now()).await;
+            }
+        }));
+    }
     tasks
 }
 

@@ -179,7 +179,10 @@ impl State {
             anonymous.with_failure_mode(auth_mode),
         ));
         let abuse_store = match &self.redis {
-            Some(conn) => AnyAbuseStore::Redis(palisade_abuse::RedisStore::new(conn.clone())),
+            Some(conn) => AnyAbuseStore::Redis(
+                palisade_abuse::RedisStore::new(conn.clone())
+                    .batched(Duration::from_millis(self.config.abuse.redis_flush_ms)),
+            ),
             None => AnyAbuseStore::Memory(palisade_abuse::MemoryStore::new()),
         };
         let mut abuse_config = AbuseConfig::default();
