@@ -60,7 +60,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if known.is_empty() {
         return Err("fuzz: no targets in fuzz/fuzz_targets".into());
     }
-    if let Some(unknown) = options.targets.iter().find(|target| !known.contains(target)) {
+    if let Some(unknown) = options
+        .targets
+        .iter()
+        .find(|target| !known.contains(target))
+    {
         return Err(format!(
             "fuzz: no target `{unknown}` (targets: {})",
             known.join(", ")
