@@ -40,7 +40,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ));
     }
     let mut bench = cargo();
-    bench.args(["bench", "-p", "palisade-benches", "--all-features", "--"]);
+    // Only the criterion targets: the crate's lib and bins have libtest harnesses, which
+    // refuse criterion's options.
+    bench.args([
+        "bench",
+        "-p",
+        "palisade-benches",
+        "--all-features",
+        "--bench",
+        "*",
+        "--",
+    ]);
     if quick {
         bench.args(["--warm-up-time", "1", "--measurement-time", "2"]);
     }
