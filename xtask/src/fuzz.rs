@@ -13,7 +13,7 @@
 //! without a sanitizer (the targets' code is safe Rust; the sanitizer is for the long
 //! campaigns), from the seeds into a throwaway corpus under the fuzz build's target
 //! folder, so the clone stays clean. A crash fails the task. The build goes to
-//! `$PALISADE_FUZZ_TARGET_DIR` when set (CI keeps it between runs, like a CI cache:
+//! `$XTASK_FUZZ_TARGET_DIR` when set (CI keeps it between runs, like a CI cache:
 //! the instrumented build of every dependency is the slow part), else `fuzz/target`.
 
 use std::fs;
@@ -79,7 +79,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .seconds
         .unwrap_or(if options.smoke { 10 } else { 60 });
     let fuzz_dir = workspace_root().join("fuzz");
-    let target_dir = std::env::var_os("PALISADE_FUZZ_TARGET_DIR")
+    let target_dir = std::env::var_os("XTASK_FUZZ_TARGET_DIR")
         .map_or_else(|| fuzz_dir.join("target"), PathBuf::from);
     let sanitizer = if options.smoke { "none" } else { "address" };
 

@@ -17,6 +17,18 @@ impl Drop for Server {
     }
 }
 
+/// The binary with every inherited `PALISADE_*` variable removed: the server reads them
+/// as configuration (and refuses unknown ones), so the test's environment must not leak in.
+fn palisade() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PALISADE_") {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -28,7 +40,7 @@ fn free_port() -> u16 {
 /// Starts `palisade serve` and waits for the line announcing its URL.
 fn start(data_dir: &std::path::Path) -> (Server, String) {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+    let mut child = palisade()
         .args(["--data-dir"])
         .arg(data_dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -66,7 +78,7 @@ async fn health_answers_ok_on_embedded_defaults() {
 #[test]
 fn plain_http_on_a_public_address_is_refused_with_one_clear_line() {
     let data = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+    let output = palisade()
         .arg("--data-dir")
         .arg(data.path())
         .args(["serve", "--listen", "0.0.0.0:0"])
@@ -83,7 +95,7 @@ fn a_bad_configuration_key_stops_start_up_naming_the_key() {
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("palisade.toml");
     std::fs::write(&config, "lissten = \"127.0.0.1:1\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+    let output = palisade()
         .arg("--config")
         .arg(&config)
         .args(["serve"])
