@@ -123,16 +123,41 @@ impl<S: AbuseStore> AbuseMonitor<S> {
         if let Some((action, reason)) = evaluate(&self.config.rules, &behaviour) {
             // Boxed: flagging is the rare path, and its state inline would make every
             // `record` future several times larger (and slower to move).
-            Box::pin(self.raise(
-                identity,
-                action,
-                reason,
-                &|| describe(reason, &behaviour),
-                now,
-            ))
-            .await;
+            Box::pin(self.flag_for(identity, action, reason, behaviour, now)).await;
         }
         behaviour
+    }
+
+    /// Flags `identity` for breaking a rule, once the store has confirmed the numbers.
+    async fn flag_for(
+        &self,
+        identity: &Identity,
+        action: Action,
+        reason: Reason,
+        behaviour: Behaviour,
+        now: SystemTime,
+    ) {
+        if let Some(existing) = self.store.flag(identity, now).await
+            && existing.action >= action
+        {
+            return;
+        }
+        let (action, reason, behaviour) = match self.store.confirm(identity, now, self.window).await
+        {
+            None => (action, reason, behaviour),
+            Some(fresh) => match evaluate(&self.config.rules, &fresh) {
+                Some((action, reason)) => (action, reason, fresh),
+                None => return,
+            },
+        };
+        self.raise(
+            identity,
+            action,
+            reason,
+            &|| describe(reason, &behaviour),
+            now,
+        )
+        .await;
     }
 
     /// Flags `identity` unless an equal or harsher flag is already active.

@@ -253,10 +253,33 @@ impl Batch {
         if state.degraded {
             return None;
         }
+        let base = state.seen.get(identity).map(|seen| seen.behaviour);
+        Some(self.with_pending(&state, identity, base.unwrap_or_default(), now_ms))
+    }
+
+    /// `base` (what Redis holds) plus what this instance recorded for `identity` and has
+    /// not written yet.
+    pub(crate) fn plus_pending(
+        &self,
+        identity: &Identity,
+        base: Behaviour,
+        now_ms: u64,
+    ) -> Behaviour {
+        let state = self.lock();
+        self.with_pending(&state, identity, base, now_ms)
+    }
+
+    fn with_pending(
+        &self,
+        state: &State,
+        identity: &Identity,
+        base: Behaviour,
+        now_ms: u64,
+    ) -> Behaviour {
         let seen = state.seen.get(identity);
-        let mut b = seen.map(|seen| seen.behaviour).unwrap_or_default();
+        let mut b = base;
         let Some(delta) = state.pending.get(identity) else {
-            return Some(b);
+            return b;
         };
         let [requests, errors, bytes, auth, near] = delta.counters;
         b.requests = b.requests.saturating_add(requests);
@@ -289,7 +312,7 @@ impl Batch {
                 .saturating_add(1)
                 .min(delta.window.hours.max(1));
         }
-        Some(b)
+        b
     }
 
     /// Forgets what this instance holds about `identity` (its state was cleared).

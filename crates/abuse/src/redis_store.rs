@@ -202,8 +202,6 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
         let window = delta.window;
         let now_secs = unix_secs(now);
         let w = window.window_secs.max(1);
-        let epoch = now_secs / w;
-        let prev = epoch.saturating_sub(1);
         let ttl = w.saturating_mul(2).saturating_add(60);
         let base = self.behaviour_base(identity);
         let key = format!("{base}:{}", delta.epoch);
@@ -248,6 +246,20 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
             .arg(&hours_key)
             .arg((u64::from(window.hours) + 1) * 3600)
             .ignore();
+        self.push_reads(pipe, identity, now, window);
+    }
+
+    /// Adds the reads of `identity`'s behaviour at `now` (six replies, see [`Reply`]).
+    fn push_reads(
+        &self,
+        pipe: &mut redis::Pipeline,
+        identity: &Identity,
+        now: SystemTime,
+        window: WindowSpec,
+    ) {
+        let epoch = unix_secs(now) / window.window_secs.max(1);
+        let prev = epoch.saturating_sub(1);
+        let base = self.behaviour_base(identity);
         pipe.cmd("HMGET")
             .arg(format!("{base}:{epoch}"))
             .arg(&["r", "e", "b", "a", "n"]);
@@ -259,7 +271,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
                 .arg(format!("{base}:{name}:{epoch}"))
                 .arg(format!("{base}:{name}:{prev}"));
         }
-        pipe.cmd("ZCARD").arg(&hours_key);
+        pipe.cmd("ZCARD").arg(format!("{base}:hours"));
     }
 
     async fn try_flag(&self, identity: &Identity, now: SystemTime) -> RedisResult<Option<Flag>> {
@@ -596,6 +608,28 @@ impl<C: ConnectionLike + Clone + Send + Sync> AbuseStore for RedisStore<C> {
             Err(e) => {
                 self.degraded("flags", &e);
                 self.local.flags(now).await
+            }
+        }
+    }
+
+    async fn confirm(
+        &self,
+        identity: &Identity,
+        now: SystemTime,
+        window: WindowSpec,
+    ) -> Option<Behaviour> {
+        let batch = self.batch.as_ref()?;
+        let mut pipe = redis::pipe();
+        self.push_reads(&mut pipe, identity, now, window);
+        let mut conn = self.conn.clone();
+        match pipe.query_async::<Reply>(&mut conn).await {
+            Ok(reply) => {
+                Some(batch.plus_pending(identity, behaviour_of(reply, now, window), unix_ms(now)))
+            }
+            Err(e) => {
+                // The local store, which the record answered from, has the numbers.
+                self.degraded("confirm", &e);
+                None
             }
         }
     }

@@ -81,4 +81,19 @@ pub trait AbuseStore: Send + Sync {
         now: SystemTime,
         window_secs: u64,
     ) -> impl Future<Output = ()> + Send;
+
+    /// The behaviour of `identity` read afresh, for a store whose [`record`](Self::record)
+    /// may answer from numbers summed up between writes (a batched Redis store, whose view
+    /// of other instances' changes, such as a clear, can be one interval old). The monitor
+    /// asks before it sets a flag and flags only if the fresh numbers still break the
+    /// rule. `None` (the default) means `record`'s answer is already current.
+    fn confirm(
+        &self,
+        identity: &Identity,
+        now: SystemTime,
+        window: WindowSpec,
+    ) -> impl Future<Output = Option<Behaviour>> + Send {
+        let _ = (identity, now, window);
+        std::future::ready(None)
+    }
 }

@@ -155,3 +155,31 @@ async fn clearing_forgets_what_was_summed() {
     assert_eq!(seen.requests, 1);
     assert_eq!(seen.errors, 0);
 }
+
+#[tokio::test]
+async fn a_clear_is_not_undone_by_another_instances_stale_numbers() {
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
+    let id = Identity::api_key("forgiven");
+    // B sees the errors (its own, flushed) and throttles the identity.
+    for i in 0..60 {
+        b.record(&id, &event(404, "ua/1"), at_ms(i)).await;
+    }
+    b.store().flush(at_ms(60)).await;
+    assert!(matches!(
+        b.decision(&id, at_ms(60)).await,
+        Decision::Throttle { .. }
+    ));
+    // An operator clears it through A. At 305 ms B's cached flag (read when it was set,
+    // at 49 ms) has expired, but its summed numbers, flushed at 60 ms, are not yet due
+    // for a refresh: they still say 60 errors.
+    a.clear(&id, at_ms(100)).await;
+    assert_eq!(a.decision(&id, at_ms(100)).await, Decision::Allow);
+    let seen = b.record(&id, &event(200, "ua/1"), at_ms(305)).await;
+    assert!(seen.errors >= 60, "B judged on its stale numbers: {seen:?}");
+    // ...but confirmed them with Redis before flagging again, so the clear stands.
+    assert_eq!(b.decision(&id, at_ms(305)).await, Decision::Allow);
+    assert_eq!(a.decision(&id, at_ms(700)).await, Decision::Allow);
+    assert!(a.list_flagged(at_ms(700)).await.is_empty());
+}

@@ -269,6 +269,15 @@ impl AbuseStore for AnyAbuseStore {
         forward!(self, AnyAbuseStore { Memory, Redis }, s => s.clear(identity, now, window).await);
     }
 
+    async fn confirm(
+        &self,
+        identity: &Identity,
+        now: SystemTime,
+        window: WindowSpec,
+    ) -> Option<Behaviour> {
+        forward!(self, AnyAbuseStore { Memory, Redis }, s => s.confirm(identity, now, window).await)
+    }
+
     async fn auth_failure(
         &self,
         address: IpAddr,
