@@ -192,6 +192,11 @@ impl Batch {
         Some(work)
     }
 
+    /// Lets the next flush start after one was abandoned (its sums are dropped).
+    pub(crate) fn abandon(&self) {
+        self.lock().flushing = false;
+    }
+
     /// Stores what Redis returned for each identity of a flush (`None`: the flush failed).
     pub(crate) fn finish(
         &self,

@@ -95,6 +95,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
         let Some(work) = batch.take(unix_ms(now)) else {
             return;
         };
+        // If this future is dropped mid-flight (a cancelled request), the next flush
+        // must still be able to start; the sums are lost to Redis, not to the local store.
+        let mut in_flight = InFlight { batch, done: false };
         let replies = match self.send(&work, now).await {
             Ok(replies) => Some(replies),
             Err(e) => {
@@ -102,6 +105,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
                 None
             }
         };
+        in_flight.done = true;
         batch.finish(&work, replies, now);
     }
 
@@ -505,6 +509,20 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
     }
 }
 
+/// Ends a flush that was abandoned before its replies arrived.
+struct InFlight<'a> {
+    batch: &'a Batch,
+    done: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.batch.abandon();
+        }
+    }
+}
+
 /// The reads [`RedisStore::push_delta`] adds: the current and previous epochs' counters,
 /// the three distinct counts and the active hours.
 type Reply = (Vec<Option<u64>>, Vec<Option<u64>>, u64, u64, u64, u64);
@@ -729,6 +747,7 @@ mod tests {
     use crate::identity::RequestEvent;
     use crate::monitor::AbuseMonitor;
     use redis::{Cmd, Pipeline, RedisFuture, Value};
+    use std::sync::Arc;
     use std::time::{Duration, UNIX_EPOCH};
 
     /// A connection to a Redis that is down: every command fails.
@@ -758,6 +777,69 @@ mod tests {
 
         fn get_db(&self) -> i64 {
             0
+        }
+    }
+
+    /// A connection whose pipelines never answer, counting how many were sent.
+    #[derive(Clone, Default)]
+    struct Hang(Arc<AtomicU64>);
+
+    impl ConnectionLike for Hang {
+        fn req_packed_command<'a>(&'a mut self, _cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+            Box::pin(std::future::pending())
+        }
+
+        fn req_packed_commands<'a>(
+            &'a mut self,
+            _pipeline: &'a Pipeline,
+            _offset: usize,
+            _count: usize,
+        ) -> RedisFuture<'a, Vec<Value>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(std::future::pending())
+        }
+
+        fn get_db(&self) -> i64 {
+            0
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_flush_does_not_stop_later_ones() {
+        let conn = Hang::default();
+        let sent = Arc::clone(&conn.0);
+        let store = RedisStore::new(conn).batched(Duration::from_millis(250));
+        let id = Identity::api_key("k");
+        let now = UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        let o = Observation {
+            is_error: false,
+            is_auth: false,
+            near_limit: false,
+            response_bytes: 1,
+            endpoint: "/x",
+            user_agent: "ua",
+            network: "192.0.2.0".parse().expect("ip"),
+        };
+        let window = WindowSpec {
+            window_secs: 600,
+            hours: 24,
+        };
+        let batch = store.batch.as_ref().expect("batched");
+        for attempt in 1..=2 {
+            let at = now + Duration::from_secs(attempt);
+            assert!(batch.add(&id, &o, "192.0.2.0".into(), unix_ms(at), window));
+            // Dropped while waiting for Redis, as a cancelled request's future is.
+            let flush = store.flush(at);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(10), flush)
+                    .await
+                    .is_err()
+            );
+            assert_eq!(
+                sent.load(Ordering::SeqCst),
+                attempt,
+                "flush {attempt} was sent"
+            );
         }
     }
 
