@@ -22,6 +22,8 @@ mod ci;
 mod e2e;
 mod fuzz;
 mod release;
+#[cfg(test)]
+mod security_doc;
 mod util;
 
 use std::process::ExitCode;
