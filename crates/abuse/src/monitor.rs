@@ -137,27 +137,20 @@ impl<S: AbuseStore> AbuseMonitor<S> {
         behaviour: Behaviour,
         now: SystemTime,
     ) {
-        if let Some(existing) = self.store.flag(identity, now).await
-            && existing.action >= action
-        {
+        let existing = self.store.flag(identity, now).await.map(|f| f.action);
+        if existing >= Some(action) {
             return;
         }
         let (action, reason, behaviour) = match self.store.confirm(identity, now, self.window).await
         {
             None => (action, reason, behaviour),
             Some(fresh) => match evaluate(&self.config.rules, &fresh) {
-                Some((action, reason)) => (action, reason, fresh),
-                None => return,
+                Some((action, reason)) if existing < Some(action) => (action, reason, fresh),
+                _ => return,
             },
         };
-        self.raise(
-            identity,
-            action,
-            reason,
-            &|| describe(reason, &behaviour),
-            now,
-        )
-        .await;
+        self.set(identity, action, reason, describe(reason, &behaviour), now)
+            .await;
     }
 
     /// Flags `identity` unless an equal or harsher flag is already active.
@@ -174,11 +167,22 @@ impl<S: AbuseStore> AbuseMonitor<S> {
         {
             return;
         }
+        self.set(identity, action, reason, detail(), now).await;
+    }
+
+    async fn set(
+        &self,
+        identity: &Identity,
+        action: Action,
+        reason: Reason,
+        detail: String,
+        now: SystemTime,
+    ) {
         let flag = Flag {
             identity: identity.clone(),
             action,
             reason,
-            detail: detail(),
+            detail,
             since: now,
             until: now + self.config.penalty_for(action),
         };

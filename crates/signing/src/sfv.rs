@@ -203,27 +203,8 @@ impl Parser<'_> {
     fn token(&mut self) -> Result<BareItem, Error> {
         let start = self.i;
         while let Some(c) = self.peek() {
-            if c.is_ascii_alphanumeric()
-                || matches!(
-                    c,
-                    b':' | b'/'
-                        | b'!'
-                        | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-            {
+            // RFC 8941 sf-token: tchar, ':' and '/'.
+            if crate::encode::is_token_byte(c) || matches!(c, b':' | b'/') {
                 self.i += 1;
             } else {
                 break;
