@@ -18,8 +18,10 @@
 //!
 //! State lives in a [`MemoryStore`] (sharded, bounded, idle identities evicted) or, with
 //! the `redis` feature, in `RedisStore`, so that every instance sees the same picture
-//! (HyperLogLog for distinct counts, TTL'd per-window hashes for counters). A Redis
-//! failure degrades to local state with a logged warning, never an error.
+//! (HyperLogLog for distinct counts, TTL'd per-window hashes for counters);
+//! `RedisStore::batched` writes each instance's sums once per interval instead of once per
+//! request, for busy multi-instance deployments. A Redis failure degrades to local state
+//! with a logged warning, never an error.
 //!
 //! # Example
 //!
