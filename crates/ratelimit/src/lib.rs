@@ -79,6 +79,7 @@
 //! recovers.
 
 mod algo;
+mod clock;
 mod decision;
 mod error;
 #[cfg(feature = "redis")]
