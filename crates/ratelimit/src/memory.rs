@@ -33,16 +33,16 @@ const INLINE_KEY: usize = 30;
 ///
 /// Keys are spread over 64 shards. Looking a key up takes its shard's read lock only,
 /// and that lock is itself sharded by thread (crossbeam's `ShardedLock`), so threads
-/// checking the same key share no lock word, only the key's state; a policy that is one GCRA window then decides with one compare-and-swap on the key's
-/// theoretical arrival time (lock-free, like `governor`), any other policy under the
-/// key's own small mutex. A shard's write lock is taken only to add a key. There is no
-/// global lock. A key of a one-GCRA policy costs one 48-byte table entry (keys up to 30
-/// bytes are stored inline). Memory is bounded without a cleanup call: when a shard
-/// grows to twice its size at the last sweep, the entries whose every window had fully
-/// recovered a second ago or earlier are dropped. Such an entry is equal to a fresh one,
-/// so nothing is lost; the second of grace spares a key that comes back soon from being
-/// added again. Memory is thus bounded by the keys seen within their windows plus one
-/// second.
+/// checking the same key share no lock word, only the key's state. A policy that is one
+/// GCRA window then decides with one compare-and-swap on the key's theoretical arrival
+/// time (lock-free, like `governor`), any other policy under the key's own small mutex.
+/// A shard's write lock is taken only to add a key or sweep. There is no global lock.
+/// A key of a one-GCRA policy costs one 48-byte table entry (keys up to 30 bytes are
+/// stored inline). Memory is bounded without a cleanup call: when a shard grows to twice
+/// its size at the last sweep, the entries whose every window had fully recovered a
+/// second ago or earlier are dropped. Such an entry is equal to a fresh one, so nothing
+/// is lost; the second of grace spares a key that comes back soon from being added
+/// again. Memory is thus bounded by the keys seen within their windows plus one second.
 pub struct MemoryStore {
     shards: Box<[Shard]>,
     hasher: KeyHasher,
