@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use palisade_signing::{Credential, CredentialStore, KeyMaterial, MasterKey, SealedSecret, Secret};
+use palisade_signing::{
+    Credential, CredentialStore, KeyMaterial, MasterKey, SealedKey, SealedSecret, Secret,
+};
 use rand::distr::{Alphanumeric, SampleString};
 use zeroize::Zeroizing;
 
@@ -134,14 +136,17 @@ impl CredentialStore for DbCredentialStore {
         let Some((owner, scopes, sealed)) = row else {
             return Ok(None);
         };
-        let secret = self
-            .master
-            .open(access_key_id, &SealedSecret::from_bytes(sealed))?;
+        // Handed over sealed: the verifier opens it only to derive a signing key.
+        let key = SealedKey::new(
+            Arc::clone(&self.master),
+            access_key_id,
+            SealedSecret::from_bytes(sealed),
+        );
         Ok(Some(Credential {
             access_key_id: access_key_id.to_owned(),
             owner,
             scopes: split_scopes(&scopes),
-            key: KeyMaterial::Secret(secret),
+            key: KeyMaterial::Sealed(key),
         }))
     }
 }

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use rand::RngCore;
@@ -43,6 +43,9 @@ impl fmt::Debug for Secret {
 pub enum KeyMaterial {
     /// A shared secret: `palisade`, `aws4` and RFC 9421 `hmac-sha256`.
     Secret(Secret),
+    /// A shared secret as a store keeps it, still sealed (see [`SealedKey`]): used like
+    /// [`KeyMaterial::Secret`], but opened only when a signing key must be derived.
+    Sealed(SealedKey),
     /// An Ed25519 public key (32 bytes): RFC 9421 `ed25519`.
     Ed25519([u8; 32]),
     /// A P-256 public key, SEC1-encoded: RFC 9421 `ecdsa-p256-sha256`.
@@ -64,8 +67,10 @@ pub struct Credential {
 
 /// Looks credentials up by access key id.
 ///
-/// Implementations keep shared secrets encrypted at rest (see [`MasterKey`]) and decrypt
-/// only to answer this call.
+/// Implementations keep shared secrets encrypted at rest (see [`MasterKey`]) and hand
+/// them out still sealed ([`KeyMaterial::Sealed`]), so the verifier decrypts one only
+/// when it derives a signing key; [`KeyMaterial::Secret`] works too, at the cost of a
+/// hash of the secret per request.
 pub trait CredentialStore: Send + Sync {
     /// The credential for `access_key_id`, or `None` when there is none (or it is revoked).
     fn credential(
@@ -167,8 +172,56 @@ impl fmt::Debug for SealedSecret {
     }
 }
 
+/// A shared secret sealed under a [`MasterKey`], with what opens it: the form in which a
+/// [`CredentialStore`] can hand a secret to the verifier without decrypting it.
+///
+/// The verifier opens it only to derive a signing key (once per credential, date and
+/// scope) and recognises a cached key's secret as unchanged by the sealed bytes, so a
+/// request whose key is cached costs no decryption and the secret is not in clear
+/// meanwhile. Cloning shares it.
+#[derive(Clone)]
+pub struct SealedKey(Arc<SealedKeyInner>);
+
+struct SealedKeyInner {
+    master: Arc<MasterKey>,
+    access_key_id: String,
+    sealed: SealedSecret,
+}
+
+impl SealedKey {
+    /// A secret that `master` sealed for `access_key_id` (see [`MasterKey::seal`]).
+    pub fn new(
+        master: Arc<MasterKey>,
+        access_key_id: impl Into<String>,
+        sealed: SealedSecret,
+    ) -> Self {
+        Self(Arc::new(SealedKeyInner {
+            master,
+            access_key_id: access_key_id.into(),
+            sealed,
+        }))
+    }
+
+    /// Decrypts the secret (a [`ErrorKind::Crypto`] error when the master key or the
+    /// access key id does not match the sealed bytes).
+    pub fn open(&self) -> Result<Secret, Error> {
+        self.0.master.open(&self.0.access_key_id, &self.0.sealed)
+    }
+
+    /// The sealed bytes: equal bytes hold the same secret.
+    pub fn sealed(&self) -> &SealedSecret {
+        &self.0.sealed
+    }
+}
+
+impl fmt::Debug for SealedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedKey({} bytes)", self.0.sealed.as_bytes().len())
+    }
+}
+
 enum StoredKey {
-    Sealed(SealedSecret),
+    Sealed(SealedKey),
     Public(KeyMaterial),
 }
 
@@ -178,9 +231,10 @@ struct Stored {
     key: StoredKey,
 }
 
-/// An in-memory [`CredentialStore`]; shared secrets are kept sealed under a master key.
+/// An in-memory [`CredentialStore`]; shared secrets are kept sealed under a master key
+/// and handed out sealed ([`KeyMaterial::Sealed`]).
 pub struct MemoryCredentialStore {
-    master: MasterKey,
+    master: Arc<MasterKey>,
     map: RwLock<HashMap<String, Stored>>,
 }
 
@@ -188,7 +242,7 @@ impl MemoryCredentialStore {
     /// An empty store whose secrets are sealed under `master`.
     pub fn new(master: MasterKey) -> Self {
         Self {
-            master,
+            master: Arc::new(master),
             map: RwLock::new(HashMap::new()),
         }
     }
@@ -196,8 +250,19 @@ impl MemoryCredentialStore {
     /// Adds or replaces a credential.
     pub fn insert(&self, credential: Credential) -> Result<(), Error> {
         let key = match credential.key {
-            KeyMaterial::Secret(secret) => {
-                StoredKey::Sealed(self.master.seal(&credential.access_key_id, &secret)?)
+            KeyMaterial::Secret(secret) => StoredKey::Sealed(SealedKey::new(
+                Arc::clone(&self.master),
+                credential.access_key_id.as_str(),
+                self.master.seal(&credential.access_key_id, &secret)?,
+            )),
+            KeyMaterial::Sealed(sealed) => {
+                // Re-sealed under this store's key, bound to this id.
+                let secret = sealed.open()?;
+                StoredKey::Sealed(SealedKey::new(
+                    Arc::clone(&self.master),
+                    credential.access_key_id.as_str(),
+                    self.master.seal(&credential.access_key_id, &secret)?,
+                ))
             }
             public => StoredKey::Public(public),
         };
@@ -232,9 +297,7 @@ impl MemoryCredentialStore {
             return Ok(None);
         };
         let key = match &stored.key {
-            StoredKey::Sealed(sealed) => {
-                KeyMaterial::Secret(self.master.open(access_key_id, sealed)?)
-            }
+            StoredKey::Sealed(sealed) => KeyMaterial::Sealed(sealed.clone()),
             StoredKey::Public(public) => public.clone(),
         };
         Ok(Some(Credential {

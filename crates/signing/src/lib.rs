@@ -100,8 +100,8 @@ mod verifier;
 mod webhook;
 
 pub use credential::{
-    Credential, CredentialStore, KeyMaterial, MasterKey, MemoryCredentialStore, SealedSecret,
-    Secret,
+    Credential, CredentialStore, KeyMaterial, MasterKey, MemoryCredentialStore, SealedKey,
+    SealedSecret, Secret,
 };
 pub use encode::PlusPolicy;
 pub use error::{Error, ErrorKind, MismatchDetails};

@@ -42,7 +42,7 @@ impl Rfc9421Algorithm {
 
     fn for_key(key: &KeyMaterial) -> Self {
         match key {
-            KeyMaterial::Secret(_) => Self::HmacSha256,
+            KeyMaterial::Secret(_) | KeyMaterial::Sealed(_) => Self::HmacSha256,
             KeyMaterial::Ed25519(_) => Self::Ed25519,
             KeyMaterial::EcdsaP256(_) => Self::EcdsaP256Sha256,
         }
@@ -121,32 +121,37 @@ impl fmt::Debug for Rfc9421Key {
     }
 }
 
-fn verify_with(key: &KeyMaterial, message: &[u8], signature: &[u8]) -> bool {
-    match key {
+/// Whether `signature` verifies; an error only when a sealed secret cannot be opened.
+fn verify_with(key: &KeyMaterial, message: &[u8], signature: &[u8]) -> Result<bool, Error> {
+    Ok(match key {
         KeyMaterial::Secret(s) => {
             let expected = hmac_sha256(s.expose(), message);
             signature.len() == 32 && bool::from(expected.as_ref().ct_eq(signature))
         }
+        KeyMaterial::Sealed(sealed) => {
+            let expected = hmac_sha256(sealed.open()?.expose(), message);
+            signature.len() == 32 && bool::from(expected.as_ref().ct_eq(signature))
+        }
         KeyMaterial::Ed25519(pk) => {
             let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(pk) else {
-                return false;
+                return Ok(false);
             };
             let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
-                return false;
+                return Ok(false);
             };
             vk.verify_strict(message, &sig).is_ok()
         }
         KeyMaterial::EcdsaP256(sec1) => {
             use p256::ecdsa::signature::Verifier as _;
             let Ok(vk) = p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1) else {
-                return false;
+                return Ok(false);
             };
             let Ok(sig) = p256::ecdsa::Signature::from_slice(signature) else {
-                return false;
+                return Ok(false);
             };
             vk.verify(message, &sig).is_ok()
         }
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -736,7 +741,7 @@ pub fn verify_response(
         headers: &response.headers,
     };
     let base = signature_base(&msg, &sel.components, &sel.params)?;
-    if !verify_with(key, base.as_bytes(), &sel.signature) {
+    if !verify_with(key, base.as_bytes(), &sel.signature)? {
         return Err(err(
             ErrorKind::SignatureMismatch,
             "the signature does not verify",
@@ -762,7 +767,7 @@ pub fn verify_request_signature(
         headers: &request.headers,
     };
     let base = signature_base(&msg, &sel.components, &sel.params)?;
-    if !verify_with(key, base.as_bytes(), &sel.signature) {
+    if !verify_with(key, base.as_bytes(), &sel.signature)? {
         return Err(err(
             ErrorKind::SignatureMismatch,
             "the signature does not verify",
@@ -971,7 +976,7 @@ impl<C: CredentialStore, N: NonceStore> Verifier<C, N> {
                 "this algorithm is not accepted",
             ));
         }
-        if !verify_with(&credential.key, base.as_bytes(), &sel.signature) {
+        if !verify_with(&credential.key, base.as_bytes(), &sel.signature)? {
             return Err(Error::mismatch(MismatchDetails {
                 access_key_id: credential.access_key_id,
                 owner: credential.owner,

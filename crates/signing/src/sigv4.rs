@@ -1076,7 +1076,7 @@ impl SigV4Profile {
 
     /// The HMAC of the string to sign under the cached signing key; the string to sign
     /// is written on the stack, not allocated.
-    pub(crate) fn signature_of(&self, key: &hmac::Key, prepared: &Prepared<'_>) -> hmac::Tag {
+    pub(crate) fn signature_of(&self, key: &hmac::Key, prepared: &Prepared<'_>) -> [u8; 32] {
         let mut sts = StackText::default();
         self.write_string_to_sign(
             &mut sts,
@@ -1084,7 +1084,9 @@ impl SigV4Profile {
             (&prepared.date, &prepared.scope_tail),
             &prepared.canonical_hash,
         );
-        hmac::sign(key, sts.as_bytes())
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hmac::sign(key, sts.as_bytes()).as_ref());
+        out
     }
 
     /// The canonical request and string to sign of a prepared request, rebuilt for a

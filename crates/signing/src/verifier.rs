@@ -30,17 +30,63 @@ pub struct Verified {
 }
 
 struct CachedKey {
-    secret_tag: [u8; 32],
+    secret: SecretId,
     // The HMAC key schedule itself (aws-lc zeroizes it on drop), so a hit costs no
     // key setup; shared so the HMAC runs outside the lock.
     key: Arc<hmac::Key>,
 }
 
+/// What shows that a cached key's secret is unchanged: a sealed secret's bytes (equal
+/// sealed bytes hold the same secret, and comparing them needs no decryption), or the
+/// SHA-256 of a secret handed over in clear.
+#[derive(PartialEq, Eq)]
+enum SecretId {
+    Sealed(Box<[u8]>),
+    Tag([u8; 32]),
+}
+
+impl SecretId {
+    fn matches(&self, key: &KeyMaterial, tag: &mut Option<[u8; 32]>) -> bool {
+        match (self, key) {
+            (Self::Sealed(bytes), KeyMaterial::Sealed(sealed)) => {
+                **bytes == *sealed.sealed().as_bytes()
+            }
+            (Self::Tag(cached), KeyMaterial::Secret(secret)) => {
+                ct_eq_32(cached, tag.get_or_insert_with(|| secret_tag(secret)))
+            }
+            _ => false,
+        }
+    }
+}
+
+fn secret_tag(secret: &Secret) -> [u8; 32] {
+    let mut tag = [0u8; 32];
+    tag.copy_from_slice(digest::digest(&digest::SHA256, secret.expose()).as_ref());
+    tag
+}
+
+/// Constant-time equality of two 32-byte values, a 64-bit word at a time (`subtle`
+/// compares a slice byte by byte, each through an optimisation barrier).
+pub(crate) fn ct_eq_32(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let words = |x: &[u8; 32]| -> [u64; 4] {
+        let mut out = [0u64; 4];
+        for (word, chunk) in out.iter_mut().zip(x.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            *word = u64::from_ne_bytes(bytes);
+        }
+        out
+    };
+    bool::from(words(a).ct_eq(&words(b)))
+}
+
 /// Derived keys by "profile\naccess key id\ndate\nscope tail"; `scratch` builds the
-/// lookup key under the lock, so a hit allocates nothing.
+/// lookup key under the lock, so a hit allocates nothing. The lookup key is only ever
+/// one of a known credential's, dated within the clock skew (the verifier checks both
+/// first), so a fast unkeyed-quality hash is enough.
 #[derive(Default)]
 struct KeyCache {
-    keys: HashMap<String, CachedKey>,
+    keys: HashMap<String, CachedKey, foldhash::fast::RandomState>,
     scratch: String,
 }
 
@@ -158,25 +204,41 @@ impl<C: CredentialStore, N: NonceStore> Verifier<C, N> {
 
     /// The signing key for (credential, date, scope), from the cache when the secret is
     /// unchanged. `prepared` has passed the scope check, so its tail is the profile's.
+    /// A sealed secret is opened only on a miss.
     fn signing_key(
         &self,
         profile: &SigV4Profile,
         access_key_id: &str,
         prepared: &Prepared<'_>,
-        secret: &Secret,
-    ) -> Arc<hmac::Key> {
-        let mut tag = [0u8; 32];
-        tag.copy_from_slice(digest::digest(&digest::SHA256, secret.expose()).as_ref());
+        key: &KeyMaterial,
+    ) -> Result<Arc<hmac::Key>, Error> {
+        let mut tag = None;
         let (date, tail) = (&*prepared.date, &*prepared.scope_tail);
         if let Ok(mut cache) = self.cache.lock() {
             cache.key_for(profile, access_key_id, date, tail);
             if let Some(hit) = cache.keys.get(cache.scratch.as_str())
-                && bool::from(hit.secret_tag.ct_eq(&tag))
+                && hit.secret.matches(key, &mut tag)
             {
-                return Arc::clone(&hit.key);
+                return Ok(Arc::clone(&hit.key));
             }
         }
-        let derived = profile.derive_key(secret, date);
+        let (secret, id) = match key {
+            KeyMaterial::Secret(secret) => {
+                let tag = tag.unwrap_or_else(|| secret_tag(secret));
+                (secret.clone(), SecretId::Tag(tag))
+            }
+            KeyMaterial::Sealed(sealed) => (
+                sealed.open()?,
+                SecretId::Sealed(sealed.sealed().as_bytes().into()),
+            ),
+            KeyMaterial::Ed25519(_) | KeyMaterial::EcdsaP256(_) => {
+                return Err(err(
+                    ErrorKind::InvalidKey,
+                    "this credential has no shared secret",
+                ));
+            }
+        };
+        let derived = profile.derive_key(&secret, date);
         let key = Arc::new(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()));
         if let Ok(mut cache) = self.cache.lock() {
             if cache.keys.len() >= KEY_CACHE_CAPACITY {
@@ -187,12 +249,12 @@ impl<C: CredentialStore, N: NonceStore> Verifier<C, N> {
             cache.keys.insert(
                 cache_key,
                 CachedKey {
-                    secret_tag: tag,
+                    secret: id,
                     key: Arc::clone(&key),
                 },
             );
         }
-        key
+        Ok(key)
     }
 
     /// Verifies a request signed under `profile`, with the signature either in the
@@ -208,15 +270,14 @@ impl<C: CredentialStore, N: NonceStore> Verifier<C, N> {
         };
         let prepared = profile.prepare(request, now, &rules)?;
         let credential = self.lookup(&prepared.access_key_id).await?;
-        let KeyMaterial::Secret(secret) = &credential.key else {
-            return Err(err(
-                ErrorKind::InvalidKey,
-                "this credential has no shared secret",
-            ));
-        };
-        let key = self.signing_key(profile, &credential.access_key_id, &prepared, secret);
+        let key = self.signing_key(
+            profile,
+            &credential.access_key_id,
+            &prepared,
+            &credential.key,
+        )?;
         let expected = profile.signature_of(&key, &prepared);
-        if !bool::from(expected.as_ref().ct_eq(prepared.signature.as_slice())) {
+        if !ct_eq_32(&expected, &prepared.signature) {
             let (canonical, string_to_sign) = profile.mismatch_strings(request, &prepared);
             return Err(Error::mismatch(MismatchDetails {
                 access_key_id: credential.access_key_id,

@@ -633,3 +633,73 @@ async fn redis_nonce_store_refuses_replays_against_the_real_redis() {
     let e = second.verify(&profile, &request, now()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Replay);
 }
+
+/// A store whose sealed secrets cannot be opened (sealed under another master key).
+struct WrongMasterStore(MemoryCredentialStore);
+
+impl palisade_signing::CredentialStore for WrongMasterStore {
+    async fn credential(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<Credential>, palisade_signing::Error> {
+        let Some(mut credential) = self.0.credential(access_key_id).await? else {
+            return Ok(None);
+        };
+        if let KeyMaterial::Sealed(sealed) = &credential.key {
+            credential.key = KeyMaterial::Sealed(palisade_signing::SealedKey::new(
+                std::sync::Arc::new(MasterKey::generate()),
+                access_key_id,
+                sealed.sealed().clone(),
+            ));
+        }
+        Ok(Some(credential))
+    }
+}
+
+#[tokio::test]
+async fn a_changed_secret_is_not_served_from_the_key_cache() {
+    let profile = SigV4Profile::palisade();
+    let verifier = verifier().replay_protection(false);
+    let request = |secret: &str| {
+        let client = SigningCredential::new(AKID, Secret::from(secret));
+        sign(&profile, &client, &base_request(), now()).unwrap()
+    };
+    let old = request(SECRET);
+    // The old secret's key is derived and cached.
+    verifier
+        .verify(&profile, &attach(&base_request(), &old), now())
+        .await
+        .unwrap();
+    // The secret is rotated in the store (same id, date and scope: the same cache slot).
+    verifier
+        .credentials()
+        .insert(Credential {
+            access_key_id: AKID.into(),
+            owner: "acme".into(),
+            scopes: vec![],
+            key: KeyMaterial::Secret(Secret::from("a-new-secret")),
+        })
+        .unwrap();
+    let stale = verifier
+        .verify(&profile, &attach(&base_request(), &old), now())
+        .await
+        .unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::SignatureMismatch);
+    let new = request("a-new-secret");
+    verifier
+        .verify(&profile, &attach(&base_request(), &new), now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_sealed_secret_that_does_not_open_is_a_crypto_error_not_a_mismatch() {
+    let profile = SigV4Profile::palisade();
+    let verifier = Verifier::new(WrongMasterStore(store()), MemoryNonceStore::new());
+    let added = signed_headers(&profile, &base_request(), now());
+    let error = verifier
+        .verify(&profile, &attach(&base_request(), &added), now())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Crypto);
+}
