@@ -871,6 +871,48 @@ fn split_signed_headers<'a, 'b>(
     list: &'a str,
     names: &'b mut [&'a str; MAX_SIGNED_HEADERS],
 ) -> Result<&'b [&'a str], Error> {
+    match split_signed_headers_fast(list, names) {
+        Some(count) => Ok(names.get(..count).unwrap_or_default()),
+        // The checking pass below names the first fault.
+        None => split_signed_headers_checked(list, names),
+    }
+}
+
+/// One pass over the bytes of a well-formed list; `None` at the first fault of any
+/// kind (the checked pass then reports which).
+fn split_signed_headers_fast<'a>(
+    list: &'a str,
+    names: &mut [&'a str; MAX_SIGNED_HEADERS],
+) -> Option<usize> {
+    let bytes = list.as_bytes();
+    let (mut start, mut count) = (0, 0);
+    let mut prev: &[u8] = &[];
+    for end in 0..=bytes.len() {
+        match bytes.get(end) {
+            Some(&b) if b != b';' => {
+                if !is_lower_token_byte(b) {
+                    return None;
+                }
+            }
+            _ => {
+                let name = bytes.get(start..end)?;
+                if name.is_empty() || (count > 0 && prev >= name) {
+                    return None;
+                }
+                *names.get_mut(count)? = list.get(start..end)?;
+                count += 1;
+                prev = name;
+                start = end + 1;
+            }
+        }
+    }
+    Some(count)
+}
+
+fn split_signed_headers_checked<'a, 'b>(
+    list: &'a str,
+    names: &'b mut [&'a str; MAX_SIGNED_HEADERS],
+) -> Result<&'b [&'a str], Error> {
     if list.is_empty() {
         return Err(malformed("SignedHeaders is empty"));
     }
@@ -924,6 +966,68 @@ fn parse_authorization_decoded<'a, 'b>(
     if header.len() > MAX_AUTHORIZATION_LEN {
         return Err(malformed("the Authorization header is too long"));
     }
+    let (credential, signed_headers, signature) = match split_authorization_fast(algorithm, header)
+    {
+        Some(parts) => parts,
+        // The checking split below names the first fault.
+        None => split_authorization_checked(algorithm, header)?,
+    };
+    let (access_key_id, date, scope_tail) = split_credential(credential)?;
+    let names = split_signed_headers(signed_headers, names)?;
+    let decoded = decode_sig(signature)?;
+    Ok((
+        ParsedAuthorization {
+            access_key_id,
+            date,
+            scope_tail,
+            signed_headers,
+            signature,
+        },
+        names,
+        decoded,
+    ))
+}
+
+/// The three values of a well-formed header, the way [`split_authorization_checked`]
+/// splits it, in one pass with no error paths; `None` at any fault (the checked split
+/// then reports which). Everything it accepts, the checked split accepts the same way.
+fn split_authorization_fast<'a>(
+    algorithm: &str,
+    header: &'a str,
+) -> Option<(&'a str, &'a str, &'a str)> {
+    if !is_printable_ascii(header) {
+        return None;
+    }
+    let rest = header.strip_prefix(algorithm)?.strip_prefix(' ')?;
+    // A part: spaces, `key=`, the value up to the next comma (or the end for the last
+    // part, which must hold no comma), trailing spaces dropped.
+    let part = |rest: &'a str, key: &str, last: bool| -> Option<(&'a str, &'a str)> {
+        let value = rest
+            .trim_start_matches(' ')
+            .strip_prefix(key)?
+            .strip_prefix('=')?;
+        let (value, tail) = match (split_once_ascii(value, b','), last) {
+            (Some(split), false) => split,
+            (None, true) => (value, ""),
+            _ => return None,
+        };
+        Some((value.trim_end_matches(' '), tail))
+    };
+    let (credential, rest) = part(rest, "Credential", false)?;
+    let (signed_headers, rest) = part(rest, "SignedHeaders", false)?;
+    let (signature, _) = part(rest, "Signature", true)?;
+    Some((credential, signed_headers, signature))
+}
+
+/// Splits the header into its three values, naming the first fault: the algorithm, one
+/// space, then exactly `Credential=`, `SignedHeaders=`, `Signature=` in this order.
+fn split_authorization_checked<'a>(
+    algorithm: &str,
+    header: &'a str,
+) -> Result<(&'a str, &'a str, &'a str), Error> {
+    if header.len() > MAX_AUTHORIZATION_LEN {
+        return Err(malformed("the Authorization header is too long"));
+    }
     if !is_printable_ascii(header) {
         return Err(malformed(
             "the Authorization header has non-ASCII or control bytes",
@@ -972,20 +1076,7 @@ fn parse_authorization_decoded<'a, 'b>(
     if next_part().is_some() {
         return Err(malformed("the Authorization header has extra parameters"));
     }
-    let (access_key_id, date, scope_tail) = split_credential(credential)?;
-    let names = split_signed_headers(signed_headers, names)?;
-    let decoded = decode_sig(signature)?;
-    Ok((
-        ParsedAuthorization {
-            access_key_id,
-            date,
-            scope_tail,
-            signed_headers,
-            signature,
-        },
-        names,
-        decoded,
-    ))
+    Ok((credential, signed_headers, signature))
 }
 
 /// The payload hash entering the canonical request.
@@ -1415,8 +1506,68 @@ pub(crate) fn redact_canonical(canonical: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const ALG: &str = "AWS4-HMAC-SHA256";
+
+    /// Headers built from the pieces a real one has, shuffled, repeated, padded and
+    /// damaged: whatever the one-pass splits accept, the checked ones accept the same way.
+    fn header_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("AWS4-HMAC-SHA256".to_owned()),
+            Just(" ".to_owned()),
+            Just(",".to_owned()),
+            Just("=".to_owned()),
+            Just(";".to_owned()),
+            Just("Credential".to_owned()),
+            Just("SignedHeaders".to_owned()),
+            Just("Signature".to_owned()),
+            Just("AKID/20261127/us-east-1/s3/aws4_request".to_owned()),
+            Just("host;x-amz-date".to_owned()),
+            Just("a".repeat(64)),
+            "[ -~]{0,6}",
+            "[a-zA-Z;]{0,8}",
+        ];
+        prop::collection::vec(piece, 0..14).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_authorization_split_agrees_with_the_checked_one(header in header_like()) {
+            if let Some(fast) = split_authorization_fast(ALG, &header) {
+                prop_assert_eq!(split_authorization_checked(ALG, &header).ok(), Some(fast));
+            }
+        }
+
+        #[test]
+        fn the_fast_signed_headers_split_agrees_with_the_checked_one(
+            list in "[a-z;A-Z_ -]{0,40}"
+        ) {
+            let mut fast = [""; MAX_SIGNED_HEADERS];
+            let mut checked = [""; MAX_SIGNED_HEADERS];
+            if let Some(count) = split_signed_headers_fast(&list, &mut fast) {
+                let checked = split_signed_headers_checked(&list, &mut checked);
+                prop_assert_eq!(checked.ok(), fast.get(..count));
+            }
+        }
+
+        #[test]
+        fn well_formed_headers_take_the_fast_path(
+            akid in "[A-Z0-9]{4,20}",
+            names in prop::collection::btree_set("[a-z][a-z-]{0,12}", 1..6),
+            sig in "[0-9a-f]{64}",
+            pad in " {0,2}",
+        ) {
+            let list = names.into_iter().collect::<Vec<_>>().join(";");
+            let header = format!(
+                "{ALG} Credential={akid}/20261127/us-east-1/s3/aws4_request,{pad}SignedHeaders={list},{pad}Signature={sig}"
+            );
+            let fast = split_authorization_fast(ALG, &header);
+            prop_assert!(fast.is_some());
+            let mut names = [""; MAX_SIGNED_HEADERS];
+            prop_assert!(split_signed_headers_fast(&list, &mut names).is_some());
+        }
+    }
 
     #[test]
     fn parses_a_valid_header() {
