@@ -3,10 +3,9 @@
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-
-use crossbeam_utils::sync::ShardedLock;
 use std::time::SystemTime;
 
+use crossbeam_utils::sync::ShardedLock;
 use hashbrown::HashTable;
 
 use crate::algo::{Slot, State, decide_into, gcra_decision, gcra_step};
@@ -42,7 +41,8 @@ const INLINE_KEY: usize = 30;
 /// its size at the last sweep, the entries whose every window had fully recovered a
 /// second ago or earlier are dropped. Such an entry is equal to a fresh one, so nothing
 /// is lost; the second of grace spares a key that comes back soon from being added
-/// again. Memory is thus bounded by the keys seen within their windows plus one second.
+/// again. Memory is thus bounded by the keys seen within their windows plus one second,
+/// over a fixed 64 KiB of lock words (eight cache lines for each of the 64 shards).
 pub struct MemoryStore {
     shards: Box<[Shard]>,
     hasher: KeyHasher,

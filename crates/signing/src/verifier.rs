@@ -38,8 +38,8 @@ struct CachedKey {
 
 /// What shows that a cached key's secret is unchanged: a sealed secret's bytes (equal
 /// sealed bytes hold the same secret, and comparing them needs no decryption), or the
-/// SHA-256 of a secret handed over in clear.
-#[derive(PartialEq, Eq)]
+/// SHA-256 of a secret handed over in clear. (No `PartialEq`: tags are compared in
+/// constant time only, through [`SecretId::matches`].)
 enum SecretId {
     Sealed(Box<[u8]>),
     Tag([u8; 32]),
@@ -67,7 +67,7 @@ fn secret_tag(secret: &Secret) -> [u8; 32] {
 
 /// Constant-time equality of two 32-byte values, a 64-bit word at a time (`subtle`
 /// compares a slice byte by byte, each through an optimisation barrier).
-pub(crate) fn ct_eq_32(a: &[u8; 32], b: &[u8; 32]) -> bool {
+fn ct_eq_32(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let words = |x: &[u8; 32]| -> [u64; 4] {
         let mut out = [0u64; 4];
         for (word, chunk) in out.iter_mut().zip(x.chunks_exact(8)) {
@@ -81,9 +81,9 @@ pub(crate) fn ct_eq_32(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 /// Derived keys by "profile\naccess key id\ndate\nscope tail"; `scratch` builds the
-/// lookup key under the lock, so a hit allocates nothing. The lookup key is only ever
-/// one of a known credential's, dated within the clock skew (the verifier checks both
-/// first), so a fast unkeyed-quality hash is enough.
+/// lookup key under the lock, so a hit allocates nothing. A lookup key is only ever a
+/// known credential's, dated within the clock skew (the verifier checks both first), so
+/// clients cannot choose colliding keys and foldhash (fast, not a keyed PRF) is enough.
 #[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, CachedKey, foldhash::fast::RandomState>,
