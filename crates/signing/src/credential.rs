@@ -247,7 +247,8 @@ impl MemoryCredentialStore {
         }
     }
 
-    /// Adds or replaces a credential.
+    /// Adds or replaces a credential. A sealed secret is opened and sealed again under
+    /// this store's master key, bound to the credential's id.
     pub fn insert(&self, credential: Credential) -> Result<(), Error> {
         let key = match credential.key {
             KeyMaterial::Secret(secret) => StoredKey::Sealed(SealedKey::new(
@@ -347,7 +348,39 @@ mod tests {
                 .open("AKID1", &SealedSecret::from_bytes(vec![1, 2]))
                 .is_err()
         );
+        let key = SealedKey::new(Arc::new(master), "AKID1", sealed.clone());
+        assert_eq!(key.open().unwrap().expose(), b"s3cret");
+        assert_eq!(key.sealed(), &sealed);
+        assert_eq!(
+            format!("{key:?}"),
+            format!("SealedKey({} bytes)", sealed.as_bytes().len())
+        );
+
         assert_eq!(format!("{:?}", Secret::from("x")), "Secret(<redacted>)");
         assert!(MasterKey::from_bytes(&[0; 16]).is_err());
+    }
+
+    #[test]
+    fn a_sealed_credential_is_sealed_again_under_the_store_key() {
+        let elsewhere = Arc::new(MasterKey::generate());
+        let sealed = elsewhere.seal("AKID1", &Secret::from("s3cret")).unwrap();
+        let store = MemoryCredentialStore::new(MasterKey::generate());
+        store
+            .insert(Credential {
+                access_key_id: "AKID1".into(),
+                owner: "o".into(),
+                scopes: vec![],
+                key: KeyMaterial::Sealed(SealedKey::new(elsewhere, "AKID1", sealed.clone())),
+            })
+            .unwrap();
+        let Some(Credential {
+            key: KeyMaterial::Sealed(stored),
+            ..
+        }) = store.get("AKID1").unwrap()
+        else {
+            panic!("a sealed secret");
+        };
+        assert_ne!(stored.sealed(), &sealed);
+        assert_eq!(stored.open().unwrap().expose(), b"s3cret");
     }
 }
