@@ -1,5 +1,6 @@
 //! In-memory GCRA, keyed: palisade-ratelimit against governor on the same quota, with
-//! 1, 1 000 and 100 000 keys, on 1 and 2 threads; and memory per idle key.
+//! 1, 1 000 and 100 000 keys, on 1 and 2 threads; a new key on every check; and memory
+//! per idle key.
 //!
 //! `cargo bench -p palisade-benches --features ratelimit --bench ratelimit`
 #![allow(missing_docs)] // criterion_group! generates an undocumented public function.
@@ -146,6 +147,38 @@ fn run_governor(
     start.elapsed()
 }
 
+/// Every check a key never seen before (a client spraying identities): the cost of adding
+/// a key, with the store's own clean-up running as it grows. One thread, keys formatted
+/// into a reused buffer the same way for both.
+fn new_keys(c: &mut Criterion) {
+    use std::fmt::Write as _;
+    let mut group = c.benchmark_group("ratelimit_gcra_new_keys");
+    let p = policy();
+    let store = MemoryStore::new();
+    let mut key = String::new();
+    let mut next = 0u64;
+    group.bench_function("palisade", |b| {
+        b.iter(|| {
+            key.clear();
+            next += 1;
+            let _ = write!(key, "spray-{next:016x}");
+            store.check_now(&key, &p, 1).allowed()
+        });
+    });
+    let governor = Governor::keyed(quota());
+    let mut key = String::new();
+    let mut next = 0u64;
+    group.bench_function("governor", |b| {
+        b.iter(|| {
+            key.clear();
+            next += 1;
+            let _ = write!(key, "spray-{next:016x}");
+            governor.check_key(&key).is_ok()
+        });
+    });
+    group.finish();
+}
+
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -196,6 +229,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    targets = memory_per_idle_key, keyed_gcra
+    targets = memory_per_idle_key, keyed_gcra, new_keys
 }
 criterion_main!(benches);
