@@ -355,8 +355,32 @@ pub(crate) fn split_ascii(s: &str, sep: u8) -> impl Iterator<Item = &str> {
 
 /// `s` split at the first `sep` (an ASCII byte), like `str::split_once`.
 pub(crate) fn split_once_ascii(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = s.bytes().position(|b| b == sep)?;
+    let i = find_byte(s.as_bytes(), sep)?;
     Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// The first `needle` in `hay`, eight bytes at a time: the pieces searched here (header
+/// parameters, query pairs) are tens of bytes, too short for a SIMD search to pay for
+/// its set-up, too long for a byte loop.
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LOW: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let pattern = LOW.wrapping_mul(u64::from(needle));
+    let mut chunks = hay.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(bytes) ^ pattern;
+        // High bit set in each byte of `x` that is zero; the lowest one is exact.
+        let zero = x.wrapping_sub(LOW) & !x & HIGH;
+        if zero != 0 {
+            return Some(offset + (zero.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    let rest = chunks.remainder();
+    rest.iter().position(|&b| b == needle).map(|i| offset + i)
 }
 
 /// Percent-decodes (no `+` handling) into bytes, then UTF-8 (lossy never: `None`).
@@ -594,6 +618,32 @@ mod tests {
         assert!(
             is_printable_ascii("a ~") && !is_printable_ascii("a\tb") && !is_printable_ascii("é")
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn find_byte_finds_the_first(hay in proptest::collection::vec(0u8..=255, 0..80), needle: u8) {
+            proptest::prop_assert_eq!(find_byte(&hay, needle), hay.iter().position(|&b| b == needle));
+        }
+
+        #[test]
+        fn find_byte_finds_the_first_among_lookalikes(
+            hay in proptest::collection::vec(prop_oneof_bytes(), 0..80)
+        ) {
+            for needle in [b',', b'&', b'=', 0x80, 0x00, 0xff] {
+                proptest::prop_assert_eq!(
+                    find_byte(&hay, needle),
+                    hay.iter().position(|&b| b == needle)
+                );
+            }
+        }
+    }
+
+    /// Bytes next to the borrow boundaries of the word-at-a-time search.
+    fn prop_oneof_bytes() -> impl proptest::strategy::Strategy<Value = u8> {
+        proptest::sample::select(vec![
+            0u8, 1, b',', b'-', b'+', b'&', b'=', 0x7f, 0x80, 0x81, 0xfe, 0xff,
+        ])
     }
 
     #[test]
