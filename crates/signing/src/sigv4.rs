@@ -336,6 +336,29 @@ impl SigV4Profile {
     }
 }
 
+/// A sink that takes raw bytes: the canonical text is ASCII, so the [`Sink`] methods are
+/// each one byte copy.
+trait ByteSink {
+    fn put_bytes(&mut self, data: &[u8]);
+}
+
+impl<T: ByteSink> Sink for T {
+    #[inline]
+    fn put(&mut self, s: &str) {
+        self.put_bytes(s.as_bytes());
+    }
+
+    #[inline]
+    fn put_ascii(&mut self, b: u8) {
+        self.put_bytes(&[b]);
+    }
+
+    #[inline]
+    fn put_hex(&mut self, hex: &Hex32) {
+        self.put_bytes(hex.as_bytes());
+    }
+}
+
 /// Short text (a string to sign: at most about 370 bytes, as its parts are bounded) on the
 /// stack, spilling to the heap only past the buffer.
 struct StackText {
@@ -354,7 +377,7 @@ impl Default for StackText {
     }
 }
 
-impl StackText {
+impl ByteSink for StackText {
     #[inline]
     fn put_bytes(&mut self, data: &[u8]) {
         if self.spill.is_empty()
@@ -370,33 +393,14 @@ impl StackText {
         }
         self.spill.extend_from_slice(data);
     }
+}
 
+impl StackText {
     fn as_bytes(&self) -> &[u8] {
         if self.spill.is_empty() {
             self.buf.get(..self.len).unwrap_or_default()
         } else {
             &self.spill
-        }
-    }
-}
-
-impl Sink for StackText {
-    #[inline]
-    fn put(&mut self, s: &str) {
-        self.put_bytes(s.as_bytes());
-    }
-
-    fn put_hex(&mut self, hex: &Hex32) {
-        self.put_bytes(hex.as_bytes());
-    }
-
-    fn put_ascii(&mut self, b: u8) {
-        match self.buf.get_mut(self.len) {
-            Some(slot) if self.spill.is_empty() => {
-                *slot = b;
-                self.len += 1;
-            }
-            _ => self.put_bytes(&[b]),
         }
     }
 }
@@ -411,15 +415,7 @@ struct Sha256Sink {
     len: usize,
 }
 
-impl Sha256Sink {
-    fn new() -> Self {
-        Self {
-            ctx: None,
-            buf: [0; 1024],
-            len: 0,
-        }
-    }
-
+impl ByteSink for Sha256Sink {
     #[inline]
     fn put_bytes(&mut self, data: &[u8]) {
         if let Some(free) = self.buf.get_mut(self.len..self.len + data.len()) {
@@ -433,21 +429,28 @@ impl Sha256Sink {
                 free.copy_from_slice(data);
                 self.len = data.len();
             }
-            None => self.context().update(data),
+            None => Self::context(&mut self.ctx).update(data),
+        }
+    }
+}
+
+impl Sha256Sink {
+    fn new() -> Self {
+        Self {
+            ctx: None,
+            buf: [0; 1024],
+            len: 0,
         }
     }
 
-    fn context(&mut self) -> &mut digest::Context {
-        self.ctx
-            .get_or_insert_with(|| digest::Context::new(&digest::SHA256))
+    fn context(ctx: &mut Option<digest::Context>) -> &mut digest::Context {
+        ctx.get_or_insert_with(|| digest::Context::new(&digest::SHA256))
     }
 
     fn flush(&mut self) {
         let len = std::mem::take(&mut self.len);
         let pending = self.buf.get(..len).unwrap_or_default();
-        self.ctx
-            .get_or_insert_with(|| digest::Context::new(&digest::SHA256))
-            .update(pending);
+        Self::context(&mut self.ctx).update(pending);
     }
 
     fn finish(mut self) -> [u8; 32] {
@@ -462,27 +465,6 @@ impl Sha256Sink {
         let mut out = [0u8; 32];
         out.copy_from_slice(digest.as_ref());
         out
-    }
-}
-
-impl Sink for Sha256Sink {
-    #[inline]
-    fn put(&mut self, s: &str) {
-        self.put_bytes(s.as_bytes());
-    }
-
-    fn put_hex(&mut self, hex: &Hex32) {
-        self.put_bytes(hex.as_bytes());
-    }
-
-    fn put_ascii(&mut self, b: u8) {
-        match self.buf.get_mut(self.len) {
-            Some(slot) => {
-                *slot = b;
-                self.len += 1;
-            }
-            None => self.put_bytes(&[b]),
-        }
     }
 }
 
