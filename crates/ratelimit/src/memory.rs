@@ -440,13 +440,18 @@ mod tests {
         assert_eq!(size_of::<Entry>(), 48);
     }
 
+    /// GCRA, 10 a second: a key recovers within 100 ms of its check.
+    fn ten_per_second() -> Policy {
+        Policy::builder("t")
+            .limit(Limit::new("s", Algorithm::Gcra, 10, Duration::from_secs(1)))
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn memory_is_bounded_without_a_cleanup_call() {
         let store = MemoryStore::new();
-        let policy = Policy::builder("t")
-            .limit(Limit::new("s", Algorithm::Gcra, 10, Duration::from_secs(1)))
-            .build()
-            .unwrap();
+        let policy = ten_per_second();
         let mut now = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let mut peak = 0;
         for round in 0..50 {
@@ -468,10 +473,7 @@ mod tests {
     #[test]
     fn recently_recovered_keys_survive_automatic_sweeps() {
         let store = MemoryStore::new();
-        let policy = Policy::builder("t")
-            .limit(Limit::new("s", Algorithm::Gcra, 10, Duration::from_secs(1)))
-            .build()
-            .unwrap();
+        let policy = ten_per_second();
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let add = |prefix: &str, now| {
             for i in 0..5_000 {
