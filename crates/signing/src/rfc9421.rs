@@ -121,17 +121,16 @@ impl fmt::Debug for Rfc9421Key {
     }
 }
 
+fn hmac_matches(secret: &Secret, message: &[u8], signature: &[u8]) -> bool {
+    let expected = hmac_sha256(secret.expose(), message);
+    signature.len() == 32 && bool::from(expected.as_ref().ct_eq(signature))
+}
+
 /// Whether `signature` verifies; an error only when a sealed secret cannot be opened.
 fn verify_with(key: &KeyMaterial, message: &[u8], signature: &[u8]) -> Result<bool, Error> {
     Ok(match key {
-        KeyMaterial::Secret(s) => {
-            let expected = hmac_sha256(s.expose(), message);
-            signature.len() == 32 && bool::from(expected.as_ref().ct_eq(signature))
-        }
-        KeyMaterial::Sealed(sealed) => {
-            let expected = hmac_sha256(sealed.open()?.expose(), message);
-            signature.len() == 32 && bool::from(expected.as_ref().ct_eq(signature))
-        }
+        KeyMaterial::Secret(s) => hmac_matches(s, message, signature),
+        KeyMaterial::Sealed(sealed) => hmac_matches(&sealed.open()?, message, signature),
         KeyMaterial::Ed25519(pk) => {
             let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(pk) else {
                 return Ok(false);

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -225,10 +226,10 @@ impl<C: CredentialStore, N: NonceStore> Verifier<C, N> {
         let (secret, id) = match key {
             KeyMaterial::Secret(secret) => {
                 let tag = tag.unwrap_or_else(|| secret_tag(secret));
-                (secret.clone(), SecretId::Tag(tag))
+                (Cow::Borrowed(secret), SecretId::Tag(tag))
             }
             KeyMaterial::Sealed(sealed) => (
-                sealed.open()?,
+                Cow::Owned(sealed.open()?),
                 SecretId::Sealed(sealed.sealed().as_bytes().into()),
             ),
             KeyMaterial::Ed25519(_) | KeyMaterial::EcdsaP256(_) => {
