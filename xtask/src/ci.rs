@@ -4,7 +4,7 @@
 //! calls this. Tests that need those services fail instead of skipping because this sets
 //! `PALISADE_REQUIRE_SERVICES=1` (pass `--allow-skips` on a laptop without them). The last
 //! step is a fuzz smoke run, every target for a few seconds from its seeds (`--no-fuzz`
-//! leaves it out; `XTASK_FUZZ_SMOKE_SECS` sets the seconds, 8 by default).
+//! leaves it out; `XTASK_FUZZ_SMOKE_SECS` sets the seconds, else the smoke run's own default).
 
 use crate::util::{cargo, run as run_command};
 
@@ -44,8 +44,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     run_command(&mut test)?;
 
     if fuzz {
-        let seconds = std::env::var("XTASK_FUZZ_SMOKE_SECS").unwrap_or_else(|_| "8".into());
-        crate::fuzz::run(&["--smoke".into(), "--time".into(), seconds])?;
+        let mut fuzz_args = vec!["--smoke".to_owned()];
+        if let Ok(seconds) = std::env::var("XTASK_FUZZ_SMOKE_SECS") {
+            fuzz_args.extend(["--time".to_owned(), seconds]);
+        }
+        crate::fuzz::run(&fuzz_args)?;
     }
     Ok(())
 }

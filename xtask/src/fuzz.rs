@@ -9,7 +9,7 @@
 //! and growing its working corpus in `fuzz/corpus/TARGET`, which is not committed; a
 //! crash leaves its input in `fuzz/artifacts/TARGET/`.
 //!
-//! `--smoke` is the short run CI makes (`--time` defaults to 10 there): every target,
+//! `--smoke` is the short run CI makes (`--time` defaults to 8 there): every target,
 //! without a sanitizer (the targets' code is safe Rust; the sanitizer is for the long
 //! campaigns), from the seeds into a throwaway corpus under the fuzz build's target
 //! folder, so the clone stays clean. A crash fails the task. The build goes to
@@ -77,7 +77,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     let seconds = options
         .seconds
-        .unwrap_or(if options.smoke { 10 } else { 60 });
+        .unwrap_or(if options.smoke { 8 } else { 60 });
     let fuzz_dir = workspace_root().join("fuzz");
     let target_dir = std::env::var_os("XTASK_FUZZ_TARGET_DIR")
         .map_or_else(|| fuzz_dir.join("target"), PathBuf::from);

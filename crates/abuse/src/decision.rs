@@ -323,6 +323,26 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
+/// How much of the previous window (in thousandths) a sliding window of `window_secs`
+/// ending at `now_secs` still covers. `window_secs` is at least 1.
+pub(crate) fn weight_permille(now_secs: u64, window_secs: u64) -> u64 {
+    (window_secs - now_secs % window_secs) * 1000 / window_secs
+}
+
+/// Weighted sliding-window estimate: all of the current window plus the share of the
+/// previous one that still overlaps the sliding window.
+pub(crate) fn estimate(cur: u64, prev: u64, weight_permille: u64) -> u64 {
+    // The weight is at most 1000, so u64 holds the product for any real count; a 128-bit
+    // division (a library call) is kept for the rest.
+    let carried = match prev.checked_mul(weight_permille) {
+        Some(product) => product / 1000,
+        None => {
+            u64::try_from(u128::from(prev) * u128::from(weight_permille) / 1000).unwrap_or(u64::MAX)
+        }
+    };
+    cur.saturating_add(carried)
+}
+
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     u64::try_from(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::decision::{
     AccountKey, AuthCounts, AuthLock, AuthSubject, Behaviour, Flag, Observation, WindowSpec,
-    unix_secs,
+    estimate, unix_secs, weight_permille,
 };
 use crate::identity::{Identity, keyed_hash, value_hash};
 use crate::store::AbuseStore;
@@ -182,20 +182,6 @@ impl Entry {
             self.hours_mask |= 1;
         }
     }
-}
-
-/// Weighted sliding-window estimate: all of the current window plus the share of the
-/// previous one that still overlaps the sliding window.
-fn estimate(cur: u64, prev: u64, weight_permille: u64) -> u64 {
-    // The weight is at most 1000, so u64 holds the product for any real count; a 128-bit
-    // division (a library call) is kept for the rest.
-    let carried = match prev.checked_mul(weight_permille) {
-        Some(product) => product / 1000,
-        None => {
-            u64::try_from(u128::from(prev) * u128::from(weight_permille) / 1000).unwrap_or(u64::MAX)
-        }
-    };
-    cur.saturating_add(carried)
 }
 
 /// Maps keyed by the identity's keyed hash. Behaviour keeps the identity's independent
@@ -416,7 +402,7 @@ impl AbuseStore for MemoryStore {
         let now_secs = unix_secs(now);
         let window_secs = window_secs.max(1);
         let epoch = now_secs / window_secs;
-        let weight = (window_secs - now_secs % window_secs) * 1000 / window_secs;
+        let weight = weight_permille(now_secs, window_secs);
         let account_hash = account.map(|a| keyed_hash(&a));
         let bump = |subject: AuthSubject| -> (u64, u64) {
             let mut map = self.auth_shard(&subject);
@@ -491,7 +477,7 @@ impl MemoryStore {
         let now_secs = unix_secs(now);
         let w = window.window_secs.max(1);
         let epoch = now_secs / w;
-        let weight = (w - now_secs % w) * 1000 / w;
+        let weight = weight_permille(now_secs, w);
         // Hashed before taking the lock, to keep the critical section short.
         let ua = value_hash(o.user_agent);
         let net = value_hash(&o.network);

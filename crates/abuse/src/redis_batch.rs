@@ -9,11 +9,10 @@
 //! what other instances do, within one interval.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::decision::{AuthLock, AuthSubject, Behaviour, Flag, Observation, WindowSpec, unix_secs};
-use crate::identity::Identity;
+use crate::identity::{Identity, value_hash};
 use crate::memory::MAX_DISTINCT;
 
 /// Distinct values of one kind an identity may collect between flushes before it forces
@@ -52,7 +51,7 @@ impl Delta {
     /// A delta of one observation (the unbatched path).
     pub(crate) fn single(
         o: &Observation<'_>,
-        network: String,
+        network: &str,
         epoch: u64,
         hour: u64,
         window: WindowSpec,
@@ -63,7 +62,7 @@ impl Delta {
     }
 
     /// Adds one observation; true when a value list is full and must be flushed.
-    fn add(&mut self, o: &Observation<'_>, network: String, hour: u64) -> bool {
+    fn add(&mut self, o: &Observation<'_>, network: &str, hour: u64) -> bool {
         let [requests, errors, bytes, auth, near] = &mut self.counters;
         *requests += 1;
         *errors += u64::from(o.is_error);
@@ -71,10 +70,10 @@ impl Delta {
         *auth += u64::from(o.is_auth);
         *near += u64::from(o.near_limit);
         let mut full = false;
-        for (list, value) in
-            self.values
-                .iter_mut()
-                .zip([o.user_agent, network.as_str(), o.endpoint])
+        for (list, value) in self
+            .values
+            .iter_mut()
+            .zip([o.user_agent, network, o.endpoint])
         {
             if !list.iter().any(|known| known == value) {
                 list.push(value.to_owned());
@@ -123,7 +122,6 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Batch {
     interval_ms: u64,
-    hasher: RandomState,
     state: Mutex<State>,
 }
 
@@ -134,7 +132,6 @@ impl Batch {
     pub(crate) fn new(interval_ms: u64) -> Self {
         Self {
             interval_ms: interval_ms.max(1),
-            hasher: RandomState::new(),
             state: Mutex::new(State::default()),
         }
     }
@@ -148,7 +145,7 @@ impl Batch {
         &self,
         identity: &Identity,
         o: &Observation<'_>,
-        network: String,
+        network: &str,
         now_ms: u64,
         window: WindowSpec,
     ) -> bool {
@@ -241,7 +238,7 @@ impl Batch {
             if delta.epoch == epoch {
                 for (known, values) in seen.values.iter_mut().zip(&delta.values) {
                     for value in values {
-                        let hash = self.hasher.hash_one(value);
+                        let hash = value_hash(value);
                         if !known.contains(&hash) && known.len() < MAX_DISTINCT as usize {
                             known.push(hash);
                         }
@@ -303,9 +300,7 @@ impl Batch {
                 .iter()
                 .filter(|value| {
                     !(same_epoch
-                        && seen.is_some_and(|seen| {
-                            seen.values[i].contains(&self.hasher.hash_one(value))
-                        }))
+                        && seen.is_some_and(|seen| seen.values[i].contains(&value_hash(value))))
                 })
                 .count() as u64;
             *count = count.saturating_add(new).min(MAX_DISTINCT);

@@ -9,7 +9,7 @@ use redis::{RedisError, RedisResult};
 
 use crate::decision::{
     AccountKey, AuthCounts, AuthLock, AuthSubject, Behaviour, Flag, Observation, Reason,
-    WindowSpec, from_unix_ms, unix_ms, unix_secs,
+    WindowSpec, estimate, from_unix_ms, unix_ms, unix_secs, weight_permille,
 };
 use crate::identity::Identity;
 use crate::memory::{MAX_DISTINCT, MemoryStore};
@@ -180,9 +180,10 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
         window: WindowSpec,
     ) -> RedisResult<Behaviour> {
         let now_secs = unix_secs(now);
+        let mut text = [0u8; 48];
         let delta = Delta::single(
             o,
-            o.network.to_string(),
+            network_text(o.network, &mut text),
             now_secs / window.window_secs.max(1),
             now_secs / 3600,
             window,
@@ -392,12 +393,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> RedisStore<C> {
         let w = window_secs.max(1);
         let epoch = now_secs / w;
         let prev = epoch.saturating_sub(1);
-        let weight = (w - now_secs % w) * 1000 / w;
+        let weight = weight_permille(now_secs, w);
         let ttl = w.saturating_mul(2).saturating_add(60);
-        let est = |cur: u64, old: Option<u64>| {
-            let carried = u128::from(old.unwrap_or(0)) * u128::from(weight) / 1000;
-            cur.saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
-        };
+        let est = |cur: u64, old: Option<u64>| estimate(cur, old.unwrap_or(0), weight);
         let mut conn = self.conn.clone();
 
         let a = self.auth_base(AuthSubject::Address(address));
@@ -536,18 +534,26 @@ fn next_reply<T: redis::FromRedisValue>(
     Ok(redis::from_redis_value(value)?)
 }
 
+/// `ip` as text in a stack buffer (an IPv6 address takes at most 45 bytes): recording a
+/// request formats its network without an allocation, which a new value alone then costs.
+fn network_text(ip: IpAddr, buf: &mut [u8; 48]) -> &str {
+    use std::io::Write as _;
+    let mut cursor = std::io::Cursor::new(buf.as_mut_slice());
+    let written = write!(cursor, "{ip}").is_ok();
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    let text = buf.get(..len).filter(|_| written).unwrap_or_default();
+    std::str::from_utf8(text).unwrap_or_default()
+}
+
 /// The behaviour at `now` from a [`Reply`]: the previous epoch counts in proportion to
 /// how much of it the sliding window still covers.
 fn behaviour_of(reply: Reply, now: SystemTime, window: WindowSpec) -> Behaviour {
     let (cur, old, ua, net, ep, hours) = reply;
     let now_secs = unix_secs(now);
     let w = window.window_secs.max(1);
-    let weight = (w - now_secs % w) * 1000 / w;
+    let weight = weight_permille(now_secs, w);
     let at = |v: &[Option<u64>], i: usize| v.get(i).copied().flatten().unwrap_or(0);
-    let est = |i: usize| {
-        let carried = u128::from(at(&old, i)) * u128::from(weight) / 1000;
-        at(&cur, i).saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
-    };
+    let est = |i: usize| estimate(at(&cur, i), at(&old, i), weight);
     Behaviour {
         requests: est(0),
         errors: est(1),
@@ -581,7 +587,14 @@ impl<C: ConnectionLike + Clone + Send + Sync> AbuseStore for RedisStore<C> {
         // Exact local state as well: what answers while Redis fails.
         let local = self.local.record(identity, o, now, window).await;
         let now_ms = unix_ms(now);
-        if batch.add(identity, o, o.network.to_string(), now_ms, window) {
+        let mut text = [0u8; 48];
+        if batch.add(
+            identity,
+            o,
+            network_text(o.network, &mut text),
+            now_ms,
+            window,
+        ) {
             self.flush(now).await;
         }
         batch.behaviour(identity, now_ms).unwrap_or(local)
@@ -780,6 +793,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn network_text_formats_without_allocating_both_families() {
+        let mut buf = [0u8; 48];
+        let v4: IpAddr = "192.0.2.0".parse().unwrap();
+        assert_eq!(network_text(v4, &mut buf), "192.0.2.0");
+        let v6: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+            .parse()
+            .unwrap();
+        assert_eq!(network_text(v6, &mut buf), v6.to_string());
+        let v6: IpAddr = "2001:db8:1234:5678::".parse().unwrap();
+        assert_eq!(network_text(v6, &mut buf), "2001:db8:1234:5678::");
+    }
+
     /// A connection whose pipelines never answer, counting how many were sent.
     #[derive(Clone, Default)]
     struct Hang(Arc<AtomicU64>);
@@ -827,7 +853,7 @@ mod tests {
         let batch = store.batch.as_ref().expect("batched");
         for attempt in 1..=2 {
             let at = now + Duration::from_secs(attempt);
-            assert!(batch.add(&id, &o, "192.0.2.0".into(), unix_ms(at), window));
+            assert!(batch.add(&id, &o, "192.0.2.0", unix_ms(at), window));
             // Dropped while waiting for Redis, as a cancelled request's future is.
             let flush = store.flush(at);
             assert!(

@@ -1,7 +1,6 @@
 //! The hybrid store: quota leased in small batches from Redis and spent locally.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -10,7 +9,7 @@ use redis::aio::ConnectionLike;
 
 use crate::decision::{Decision, micros};
 use crate::error::Error;
-use crate::key::bounded_key;
+use crate::key::{KeyHasher, bounded_key};
 use crate::policy::Policy;
 use crate::redis::RedisStore;
 use crate::store::Store;
@@ -72,7 +71,7 @@ struct Local {
 type Cell = Arc<tokio::sync::Mutex<Local>>;
 
 struct Shard {
-    cells: HashMap<Box<str>, Cell>,
+    cells: HashMap<Box<str>, Cell, KeyHasher>,
     sweep_at: usize,
 }
 
@@ -94,7 +93,7 @@ pub struct HybridStore<C = redis::aio::ConnectionManager> {
     redis: RedisStore<C>,
     config: HybridConfig,
     shards: Box<[Mutex<Shard>]>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: KeyHasher,
     round_trips: AtomicU64,
 }
 
@@ -113,18 +112,19 @@ where
 {
     /// A hybrid store over a Redis store.
     pub fn new(redis: RedisStore<C>, config: HybridConfig) -> Self {
+        let hasher = KeyHasher::new();
         Self {
             redis,
             config,
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        cells: HashMap::new(),
+                        cells: HashMap::with_hasher(hasher.clone()),
                         sweep_at: MIN_SWEEP,
                     })
                 })
                 .collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher,
             round_trips: AtomicU64::new(0),
         }
     }
@@ -135,7 +135,7 @@ where
     }
 
     fn cell(&self, key: &str, now: u64) -> Cell {
-        let index = usize::try_from(self.hasher.hash_one(key) >> 40).unwrap_or(0) % SHARDS;
+        let index = usize::try_from(self.hasher.hash(key.as_bytes()) >> 40).unwrap_or(0) % SHARDS;
         let shard = self.shards.get(index).unwrap_or_else(|| &self.shards[0]);
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(cell) = shard.cells.get(key) {

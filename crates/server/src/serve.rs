@@ -160,6 +160,10 @@ async fn serve(mut config: Config) -> Result<(), String> {
     if let Err(error) = state.keys.flush().await {
         tracing::warn!(%error, "could not flush last-used times");
     }
+    // The abuse sums of the last interval (batched Redis mode), before the periodic
+    // flush is stopped; were that one mid-flight, this finds nothing to take and the
+    // sums since it started are lost: at most one interval of one instance's counts.
+    runtime.abuse.store().flush(clock::now()).await;
     for task in background {
         task.abort();
     }
