@@ -376,3 +376,145 @@ impl Batch {
         self.lock().locks.remove(&subject);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    const WINDOW: WindowSpec = WindowSpec {
+        window_secs: 60,
+        hours: 24,
+    };
+    const T0: u64 = 1_800_000_000_000; // Unix ms, on a minute boundary.
+
+    fn seen(user_agent: &str) -> Observation<'_> {
+        Observation {
+            is_error: false,
+            is_auth: false,
+            near_limit: false,
+            response_bytes: 10,
+            endpoint: "/api/orders",
+            user_agent,
+            network: "192.0.2.0".parse().unwrap(),
+        }
+    }
+
+    fn id() -> Identity {
+        Identity::api_key("k1")
+    }
+
+    fn at(ms: u64) -> std::time::SystemTime {
+        UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn pending_sums_count_until_flushed_then_come_back_from_redis() {
+        let batch = Batch::new(250);
+        for _ in 0..3 {
+            batch.add(&id(), &seen("ua"), "192.0.2.0", T0, WINDOW);
+        }
+        let b = batch.behaviour(&id(), T0).unwrap();
+        assert_eq!((b.requests, b.response_bytes), (3, 30));
+        assert_eq!(b.distinct_user_agents, 1);
+
+        // A flush takes the sums; Redis answers with the shared picture (here, 5 requests
+        // from all instances, whose user agent this instance has now written).
+        let work = batch.take(T0 + 300).unwrap();
+        assert_eq!(work.len(), 1);
+        assert!(batch.take(T0 + 300).is_none(), "one flush at a time");
+        let shared = Behaviour {
+            requests: 5,
+            distinct_user_agents: 1,
+            ..Behaviour::default()
+        };
+        batch.finish(&work, Some(vec![shared]), at(T0 + 300));
+        let b = batch.behaviour(&id(), T0 + 300).unwrap();
+        assert_eq!(b.requests, 5);
+        // The same user agent again adds a request but no new distinct value.
+        batch.add(&id(), &seen("ua"), "192.0.2.0", T0 + 400, WINDOW);
+        let b = batch.behaviour(&id(), T0 + 400).unwrap();
+        assert_eq!((b.requests, b.distinct_user_agents), (6, 1));
+        batch.add(&id(), &seen("other"), "192.0.2.0", T0 + 450, WINDOW);
+        assert_eq!(
+            batch
+                .behaviour(&id(), T0 + 450)
+                .unwrap()
+                .distinct_user_agents,
+            2
+        );
+    }
+
+    /// A batch with a long interval that has just flushed (a first record is always due).
+    fn flushed_at_t0() -> Batch {
+        let batch = Batch::new(60_000);
+        assert!(batch.add(&id(), &seen("ua"), "192.0.2.0", T0, WINDOW));
+        let work = batch.take(T0).unwrap();
+        batch.finish(&work, Some(vec![Behaviour::default()]), at(T0));
+        batch
+    }
+
+    #[test]
+    fn a_full_value_list_or_a_new_epoch_makes_a_flush_due() {
+        let batch = flushed_at_t0();
+        let due: Vec<bool> = (0..MAX_PENDING_VALUES)
+            .map(|i| {
+                batch.add(
+                    &id(),
+                    &seen(&format!("ua-{i}")),
+                    "192.0.2.0",
+                    T0 + 1,
+                    WINDOW,
+                )
+            })
+            .collect();
+        assert!(!due[..MAX_PENDING_VALUES - 1].contains(&true));
+        assert_eq!(
+            due.last(),
+            Some(&true),
+            "sixteen distinct values force a flush"
+        );
+
+        let batch = flushed_at_t0();
+        assert!(!batch.add(&id(), &seen("ua"), "192.0.2.0", T0 + 1, WINDOW));
+        // The next minute: the old epoch's sums move aside, to be written under its keys.
+        assert!(batch.add(&id(), &seen("ua"), "192.0.2.0", T0 + 60_000, WINDOW));
+        let work = batch.take(T0 + 60_000).unwrap();
+        let epochs: Vec<u64> = work.iter().map(|(_, d)| d.epoch).collect();
+        assert_eq!(epochs, [T0 / 60_000, T0 / 60_000 + 1]);
+    }
+
+    #[test]
+    fn a_failed_flush_degrades_and_an_abandoned_one_frees_the_next() {
+        let batch = Batch::new(250);
+        batch.add(&id(), &seen("ua"), "192.0.2.0", T0, WINDOW);
+        let work = batch.take(T0).unwrap();
+        batch.finish(&work, None, at(T0));
+        assert!(
+            batch.behaviour(&id(), T0).is_none(),
+            "local answers while degraded"
+        );
+
+        batch.add(&id(), &seen("ua"), "192.0.2.0", T0 + 1, WINDOW);
+        assert!(batch.take(T0 + 1).is_some());
+        assert!(batch.take(T0 + 2).is_none());
+        batch.abandon();
+        batch.add(&id(), &seen("ua"), "192.0.2.0", T0 + 3, WINDOW);
+        assert!(batch.take(T0 + 3).is_some());
+    }
+
+    #[test]
+    fn cached_flags_and_locks_last_one_interval() {
+        let batch = Batch::new(250);
+        batch.cache_flag(&id(), None, T0);
+        assert_eq!(batch.cached_flag(&id(), T0 + 249), Some(None));
+        assert_eq!(batch.cached_flag(&id(), T0 + 250), None);
+        let subject = AuthSubject::Address("192.0.2.1".parse().unwrap());
+        batch.cache_lock(subject, None, T0);
+        assert_eq!(batch.cached_lock(subject, T0 + 100), Some(None));
+        batch.forget_lock(subject);
+        assert_eq!(batch.cached_lock(subject, T0 + 100), None);
+        batch.forget(&id());
+        assert_eq!(batch.cached_flag(&id(), T0), None);
+    }
+}
