@@ -115,8 +115,8 @@ pub use crate::sql_lint::{SqlFinding, find_dynamic_sql, find_dynamic_sql_in_dir}
 pub use crate::ssrf::TokioResolver;
 pub use crate::ssrf::{Resolve, UrlPolicy, VettedUrl};
 pub use crate::text::{
-    MapRules, check_map, country_code, escape_html, has_control_chars, is_country_code,
-    is_operator_key, is_prototype_key, metadata, multiline_text, prefixed_id, safe_json, scalar,
-    single_line,
+    MULTILINE_PATTERN, MapRules, SINGLE_LINE_PATTERN, check_map, country_code, country_codes,
+    escape_html, has_control_chars, is_country_code, is_operator_key, is_prototype_key, metadata,
+    multiline_text, prefixed_id, safe_json, scalar, single_line,
 };
 pub use crate::upload::{FileType, UploadPolicy, detect_file_type};

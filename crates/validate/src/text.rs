@@ -129,6 +129,21 @@ fn has_forbidden_char(text: &str, multiline: bool) -> bool {
     false
 }
 
+/// A JSON Schema `pattern` (ECMA-262, also valid for Python's `re` and Rust's `regex`)
+/// matching exactly the text [`single_line`] accepts, so that an OpenAPI document can say
+/// what the validator will refuse.
+pub const SINGLE_LINE_PATTERN: &str =
+    r"^[^\x00-\x1F\x7F-\x9F\u2028\u2029\u202A-\u202E\u2066-\u2069\uFEFF]*$";
+
+/// A JSON Schema `pattern` matching exactly the text [`multiline_text`] accepts.
+pub const MULTILINE_PATTERN: &str =
+    r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069\uFEFF]*$";
+
+/// The ISO 3166-1 alpha-2 codes [`country_code`] accepts, sorted (for a schema's `enum`).
+pub fn country_codes() -> &'static [&'static str] {
+    &COUNTRIES
+}
+
 /// Whether `text` holds a character [`single_line`] refuses.
 pub fn has_control_chars(text: &str) -> bool {
     has_forbidden_char(text, false)
@@ -351,6 +366,29 @@ fn error(code: &'static str, message: impl Into<Cow<'static, str>>) -> Validatio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_patterns_accept_exactly_what_the_validators_accept() {
+        let single = regex::Regex::new(SINGLE_LINE_PATTERN).unwrap();
+        let multi = regex::Regex::new(MULTILINE_PATTERN).unwrap();
+        for c in (0..=0x10_FFFF).filter_map(char::from_u32) {
+            let text = format!("a{c}b");
+            assert_eq!(single.is_match(&text), single_line(&text).is_ok(), "{c:?}");
+            assert_eq!(
+                multi.is_match(&text),
+                multiline_text(&text).is_ok(),
+                "{c:?}"
+            );
+        }
+        assert!(single.is_match("") && multi.is_match("line 1\nline 2"));
+        assert!(!single.is_match("line 1\nline 2"));
+    }
+
+    #[test]
+    fn country_codes_are_the_accepted_ones() {
+        assert_eq!(country_codes().len(), 249);
+        assert!(country_codes().iter().all(|c| is_country_code(c)));
+    }
 
     #[test]
     fn country_list_is_sorted_and_real() {
