@@ -31,23 +31,29 @@ use crate::problems;
 pub(crate) struct KeySpec {
     /// Whose data the key reaches.
     #[validate(length(min = 1, max = 128), custom(function = palisade_validate::single_line))]
+    #[schema(schema_with = crate::openapi::fields::owner)]
     pub(crate) owner: String,
-    /// Scopes, e.g. `orders:read`.
+    /// Scopes, e.g. `orders:read`: 1 to 64 of `A-Z a-z 0-9 : . _ - *`.
     #[validate(length(min = 1, max = 32))]
+    #[schema(schema_with = crate::openapi::fields::scopes)]
     pub(crate) scopes: Vec<String>,
     /// `free`, `pro` or `enterprise`.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::fields::plan)]
     pub(crate) plan: Option<String>,
     /// Requests per minute for this key (overrides the plan's per-minute limit).
     #[serde(default)]
     #[validate(range(min = 1, max = 1_000_000))]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub(crate) rate_limit: Option<u32>,
     /// RFC 3339 expiry.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub(crate) expires: Option<String>,
     /// Networks (CIDR) the key may be used from.
     #[serde(default)]
     #[validate(length(max = 32))]
+    #[schema(max_items = 32)]
     pub(crate) allowed_ips: Vec<String>,
 }
 

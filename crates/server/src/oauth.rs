@@ -397,13 +397,13 @@ async fn authenticate_user(
 /// redirect carrying the code.
 #[utoipa::path(get, path = "/oauth/authorize", tag = "oauth",
     params(
-        ("response_type" = String, Query, description = "`code`"),
-        ("client_id" = String, Query),
-        ("redirect_uri" = String, Query, description = "exactly a registered one"),
+        ("response_type" = String, Query, min_length = 1, description = "`code`"),
+        ("client_id" = String, Query, min_length = 1),
+        ("redirect_uri" = String, Query, min_length = 1, description = "exactly a registered one"),
         ("scope" = Option<String>, Query),
         ("state" = Option<String>, Query),
-        ("code_challenge" = String, Query),
-        ("code_challenge_method" = String, Query, description = "`S256`"),
+        ("code_challenge" = String, Query, min_length = 43, max_length = 128, description = "RFC 7636: BASE64URL(SHA-256(code_verifier))"),
+        ("code_challenge_method" = String, Query, min_length = 1, description = "`S256`"),
     ),
     responses((status = 302, description = "to `redirect_uri?code=..&state=..`"), (status = 400, description = "unknown client or redirect URI (never redirected)"), (status = 401, description = "HTTP Basic needed")))]
 pub(crate) async fn authorize(

@@ -39,6 +39,7 @@ fn product_id(id: &str) -> Result<(), ValidationError> {
 pub(crate) struct CreateOrder {
     /// 1 to 100 items.
     #[validate(length(min = 1, max = 100), nested)]
+    #[schema(min_items = 1, max_items = 100)]
     items: Vec<OrderItem>,
     /// Where to ship.
     #[validate(nested)]
@@ -46,11 +47,13 @@ pub(crate) struct CreateOrder {
     /// Up to 500 characters.
     #[validate(length(max = 500), custom(function = palisade_validate::multiline_text))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::openapi::fields::notes)]
     notes: Option<String>,
     /// Up to 10 string pairs; keys starting with `$` and `__proto__`, `constructor`,
     /// `prototype` are refused.
     #[validate(custom(function = palisade_validate::metadata))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::openapi::fields::metadata)]
     metadata: Option<HashMap<String, String>>,
 }
 
@@ -60,7 +63,7 @@ pub(crate) struct CreateOrder {
 pub(crate) struct OrderItem {
     /// `prod_` followed by letters and digits.
     #[validate(custom(function = product_id))]
-    #[schema(pattern = "^prod_[a-zA-Z0-9]+$")]
+    #[schema(pattern = "^prod_[a-zA-Z0-9]+$", max_length = 64)]
     product_id: String,
     /// 1 to 999.
     #[validate(range(min = 1, max = 999))]
@@ -73,13 +76,17 @@ pub(crate) struct OrderItem {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Address {
     #[validate(length(min = 1, max = 200), custom(function = palisade_validate::single_line))]
+    #[schema(schema_with = crate::openapi::fields::street)]
     street: String,
     #[validate(length(min = 1, max = 100), custom(function = palisade_validate::single_line))]
+    #[schema(schema_with = crate::openapi::fields::city)]
     city: String,
     /// ISO 3166-1 alpha-2, upper case.
     #[validate(custom(function = palisade_validate::country_code))]
+    #[schema(schema_with = crate::openapi::fields::country)]
     country: String,
     #[validate(length(min = 3, max = 20), custom(function = palisade_validate::single_line))]
+    #[schema(schema_with = crate::openapi::fields::postal_code)]
     postal_code: String,
 }
 
@@ -111,7 +118,7 @@ pub(crate) struct OrderPage {
 /// The caller's own orders, oldest first.
 #[utoipa::path(get, path = "/api/orders", tag = "orders",
     params(
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(

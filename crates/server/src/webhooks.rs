@@ -50,9 +50,15 @@ fn known_events(events: &[String]) -> Result<(), ValidationError> {
 pub(crate) struct RegisterWebhook {
     /// An `https` URL that resolves only to public addresses.
     #[validate(length(min = 1, max = 2048))]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]://"
+    )]
     url: String,
     /// `order.created`, `order.deleted`.
     #[validate(length(min = 1, max = 2), custom(function = known_events))]
+    #[schema(schema_with = crate::openapi::fields::events)]
     events: Vec<String>,
 }
 
