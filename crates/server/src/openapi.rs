@@ -2,6 +2,7 @@
 //! from the code.
 
 use axum::Json;
+use palisade_jwt::GrantType;
 use palisade_validate::{MULTILINE_PATTERN, SINGLE_LINE_PATTERN};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{
@@ -43,7 +44,7 @@ use crate::{admin, app, oauth, orders, webhooks};
         admin::list_abuse,
         admin::clear_abuse,
     ),
-    modifiers(&Security, &CommonResponses),
+    modifiers(&Security, &CommonResponses, &OAuthForms),
     tags(
         (name = "public"), (name = "oauth"), (name = "orders"), (name = "webhooks"), (name = "admin")
     )
@@ -137,6 +138,93 @@ impl Modify for CommonResponses {
                     add_response(op, "413", "the body is larger than allowed");
                     add_response(op, "415", "the body's content type is not the expected one");
                 }
+            }
+        }
+    }
+}
+
+/// The OAuth endpoints read their forms by hand (repeated parameters refused, RFC 6749
+/// §3.1), so their field schemas are written here: the fields each one reads, unknown
+/// fields allowed as plain strings (RFC 6749 §3.1: ignored), client credentials in
+/// `client_id`/`client_secret` for `client_secret_post`.
+struct OAuthForms;
+
+/// A form field's name and, when the field is an enumeration, its values.
+type FormField<'a> = (&'a str, Option<&'a [&'a str]>);
+
+impl Modify for OAuthForms {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let client = [("client_id", None), ("client_secret", None)];
+        let token_hint = ["access_token", "refresh_token"];
+        let grants = [
+            GrantType::ClientCredentials,
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::DeviceCode,
+        ]
+        .map(GrantType::as_str);
+        let forms: [(&str, &[&str], Vec<FormField<'_>>); 5] = [
+            (
+                "/oauth/token",
+                &["grant_type"],
+                vec![
+                    ("grant_type", Some(&grants[..])),
+                    ("code", None),
+                    ("redirect_uri", None),
+                    ("code_verifier", None),
+                    ("refresh_token", None),
+                    ("device_code", None),
+                    ("scope", None),
+                ],
+            ),
+            ("/oauth/device_authorization", &[], vec![("scope", None)]),
+            (
+                "/oauth/revoke",
+                &["token"],
+                vec![("token", None), ("token_type_hint", Some(&token_hint[..]))],
+            ),
+            (
+                "/oauth/introspect",
+                &["token"],
+                vec![("token", None), ("token_type_hint", Some(&token_hint[..]))],
+            ),
+            (
+                "/oauth/device",
+                &["user_code", "action"],
+                vec![
+                    ("user_code", None),
+                    ("action", Some(&["approve", "deny"][..])),
+                ],
+            ),
+        ];
+        for (path, required, fields) in forms {
+            let Some(body) = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+            else {
+                continue;
+            };
+            let mut form = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)));
+            for (name, values) in fields.into_iter().chain(client) {
+                let mut field = ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1));
+                if let Some(values) = values {
+                    field = field.enum_values(Some(values.iter().copied()));
+                }
+                form = form.property(name, field);
+            }
+            for name in required {
+                form = form.required(*name);
+            }
+            let form = form.build();
+            for content in body.content.values_mut() {
+                content.schema = Some(RefOr::T(form.clone().into()));
             }
         }
     }
@@ -386,6 +474,23 @@ mod tests {
         let key_spec = &schemas["KeySpec"]["properties"];
         assert_eq!(key_spec["rate_limit"]["minimum"], 1);
         assert_eq!(key_spec["scopes"]["minItems"], 1);
+        let token = &doc["paths"]["/oauth/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+            ["schema"];
+        assert_eq!(token["required"], serde_json::json!(["grant_type"]));
+        assert_eq!(
+            token["properties"]["grant_type"]["enum"]
+                .as_array()
+                .unwrap()
+                .len(),
+            4
+        );
+        assert!(token["properties"].get("client_secret").is_some());
+        let device = &doc["paths"]["/oauth/device"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+            ["schema"];
+        assert_eq!(
+            device["properties"]["action"]["enum"],
+            serde_json::json!(["approve", "deny"])
+        );
         let authorize = doc["paths"]["/oauth/authorize"]["get"]["parameters"]
             .as_array()
             .unwrap();
