@@ -13,7 +13,7 @@
 //! | headers | [`SecurityHeadersLayer`] | | the security headers (also on every rejection below) |
 //! | connection | [`ClientInfoLayer`] | [`ClientInfo`] (address, TLS, via trusted proxy) | 403/400 for bad forwarding |
 //! | lockout | `AuthLockoutLayer` (feature `abuse`) | | 429 `too-many-auth-failures` with `Retry-After` for an address locked after failed authentication, before any credential is verified |
-//! | authentication | [`AuthenticateLayer`] with one [`Verifier`] per method | [`AuthOutcome`], [`Principal`] | 400 for two kinds of credential, 413 for a signed body over the limit |
+//! | authentication | [`AuthenticateLayer`] with one [`Verifier`] per method | [`AuthOutcome`], [`Principal`] | 400 for two kinds of credential (given where a credential is required, after routing), 413 for a signed body over the limit |
 //! | rate limit | [`RateLimitLayer`] | the limiter's [`Decision`](palisade_ratelimit::Decision) | `X-RateLimit-*`, `RateLimit-Policy`, `RateLimit`; 429 with `Retry-After` |
 //! | abuse | `AbuseLayer` (feature `abuse`) | | 403 `blocked`, 429 `abnormal-usage-detected`; records the request and 401s |
 //! | authorization | [`RequireScopeLayer`] (per route) | | 401 with a challenge, 403 |

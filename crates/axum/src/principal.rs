@@ -3,6 +3,7 @@
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 
+use crate::authenticate::AuthOutcome;
 use crate::problem::ProblemResponse;
 
 /// How a request proved who it is.
@@ -146,11 +147,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ProblemResponse;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or_else(ProblemResponse::unauthenticated)
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(principal.clone());
+        }
+        // A refused credential answers with its own failure (its status and challenge).
+        match parts.extensions.get::<AuthOutcome>() {
+            Some(AuthOutcome::Failed(failure)) => Err(failure.to_problem()),
+            _ => Err(ProblemResponse::unauthenticated()),
+        }
     }
 }
 

@@ -80,6 +80,14 @@ fn app() -> Router {
         .merge(writes)
         .merge(admin)
         .route("/public", get(|| async { "hi" }))
+        .route(
+            "/api/items",
+            get(|| async { "items" }).route_layer(RequireScopeLayer::new(["orders:read"])),
+        )
+        .route(
+            "/whoami",
+            get(|principal: Principal| async move { principal.owner().to_owned() }),
+        )
         .layer(
             AuthenticateLayer::new()
                 .verifier(FnVerifier::new("api_key", api_key_present, api_key))
@@ -183,6 +191,46 @@ async fn two_kinds_of_credential_are_ambiguous() {
     .await;
     assert_eq!(status, 400);
     assert!(body.contains("ambiguous_credentials"));
+}
+
+#[tokio::test]
+async fn routing_answers_before_an_ambiguous_credential() {
+    let both = [("x-api-key", "good"), ("authorization", "SIG 0")];
+    // (The scope layer is on the method router, so the 405 fallback is outside it.)
+    let (status, _, _) = send("TRACE", "/api/items", &both, "").await;
+    assert_eq!(
+        status, 405,
+        "an unsupported method is that, whatever the credentials"
+    );
+    let (status, _, body) = send("GET", "/api/items", &both, "").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("ambiguous_credentials"));
+    let (status, _, _) = send("GET", "/nowhere", &both, "").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = send("GET", "/public", &both, "").await;
+    assert_eq!(status, 200, "a route that needs no credential ignores them");
+    // A handler that takes the principal without a scope layer gets the same 400.
+    let (status, _, body) = send("GET", "/whoami", &both, "").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("ambiguous_credentials"));
+}
+
+#[tokio::test]
+async fn a_handler_taking_the_principal_answers_a_refused_credential_with_its_failure() {
+    let (status, headers, body) =
+        send("GET", "/whoami", &[("x-api-key", "pk_secret_guess")], "").await;
+    assert_eq!(status, 401);
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("ApiKey")
+    );
+    assert!(body.contains("unknown"));
+    let (status, _, _) = send("GET", "/whoami", &[], "").await;
+    assert_eq!(status, 401);
+    let (status, _, body) = send("GET", "/whoami", &[("x-api-key", "good")], "").await;
+    assert_eq!((status, body.as_str()), (200, "alice"));
 }
 
 #[tokio::test]

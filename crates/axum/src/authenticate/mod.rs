@@ -4,8 +4,9 @@
 //! credential and checks it. [`AuthenticateLayer`] runs them all:
 //!
 //! - no credential: the request goes on anonymous ([`AuthOutcome::Anonymous`]);
-//! - two different kinds (an API key and a bearer token, say): 400 at once, since a
-//!   request must not be able to choose which check it gets;
+//! - two different kinds (an API key and a bearer token, say): no verifier runs, since a
+//!   request must not be able to choose which check it gets, and the outcome is a 400
+//!   [`AuthOutcome::Failed`] (`ambiguous_credentials`);
 //! - one kind: its verifier decides. Success puts the [`Principal`] in the request
 //!   extensions (and marks the response as authenticated, so it is not cached); failure
 //!   is recorded as [`AuthOutcome::Failed`].

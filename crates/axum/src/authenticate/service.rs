@@ -10,9 +10,8 @@ use http::Request;
 use http_body_util::{BodyExt, Limited};
 use tower::Service;
 
-use super::{AuthOutcome, CredentialRequest, Verifier};
+use super::{AuthFailure, AuthOutcome, CredentialRequest, Verifier};
 use crate::client::ClientInfo;
-use crate::problem::ProblemResponse;
 use crate::security_headers::Authenticated;
 
 /// Service of [`AuthenticateLayer`](super::AuthenticateLayer).
@@ -65,12 +64,17 @@ where
                 several => {
                     let kinds: Vec<&str> = several.iter().map(|v| v.kind()).collect();
                     tracing::info!(event = "auth_ambiguous", kinds = ?kinds, "request carried several kinds of credential");
-                    return Ok(ProblemResponse::coded(
-                        400,
-                        "ambiguous_credentials",
-                        "the request carries more than one kind of credential; send exactly one",
-                    )
-                    .into_response());
+                    // No verifier runs, so the request cannot pick its check; the 400 is
+                    // given where a credential is required, like any failure, so that
+                    // routing answers first (404, 405).
+                    parts
+                        .extensions
+                        .insert(AuthOutcome::Failed(AuthFailure::with_status(
+                            400,
+                            "ambiguous_credentials",
+                            "the request carries more than one kind of credential; send exactly one",
+                        )));
+                    return inner.call(Request::from_parts(parts, body)).await;
                 }
             };
 
