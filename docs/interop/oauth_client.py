@@ -1,0 +1,55 @@
+"""Independent OAuth/JWT clients (Authlib, PyJWT) against the server."""
+import sys, jwt, requests, base64, hashlib, secrets, urllib.parse
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+API, CID, CSECRET, ACID, ACSECRET, USER, PW = sys.argv[1:8]
+fail = 0
+def check(name, cond, extra=""):
+    global fail
+    fail += not cond
+    print("OK  " if cond else "FAIL", name, "" if cond else extra)
+
+meta = requests.get(API + "/.well-known/oauth-authorization-server").json()
+check("metadata issuer", "issuer" in meta and meta["token_endpoint"].endswith("/oauth/token"), meta)
+for method in ("client_secret_basic", "client_secret_post"):
+    s = OAuth2Session(CID, CSECRET, scope="orders:read", token_endpoint_auth_method=method)
+    tok = s.fetch_token(API + "/oauth/token", grant_type="client_credentials")
+    check(f"client_credentials {method}", tok.get("token_type", "").lower() == "bearer" and tok.get("expires_in") == 900, tok)
+at = tok["access_token"]
+jwks = jwt.PyJWKClient(API + "/.well-known/jwks.json")
+key = jwks.get_signing_key_from_jwt(at)
+hdr = jwt.get_unverified_header(at)
+claims = jwt.decode(at, key.key, algorithms=["ES256", "EdDSA", "RS256", "PS256"], audience=jwt.decode(at, options={"verify_signature": False})["aud"], issuer=meta["issuer"])
+check("JWT verifies with PyJWT + JWKS", hdr.get("typ") == "at+jwt" and all(c in claims for c in ("iss","sub","aud","exp","iat","nbf","jti","scope","client_id")), (hdr, claims))
+r = s.get(API + "/api/orders")
+check("bearer on /api/orders", r.status_code == 200, r.text)
+# introspection and revocation, RFC 7662/7009
+r = requests.post(API + "/oauth/introspect", data={"token": at}, auth=(CID, CSECRET)).json()
+check("introspect active", r.get("active") is True and r.get("client_id") == CID, r)
+requests.post(API + "/oauth/revoke", data={"token": at}, auth=(CID, CSECRET))
+r = requests.post(API + "/oauth/introspect", data={"token": at}, auth=(CID, CSECRET)).json()
+check("introspect after revoke", r.get("active") is False, r)
+r = requests.get(API + "/api/orders", headers={"Authorization": "Bearer " + at})
+check("revoked token refused", r.status_code == 401, r.status_code)
+# authorization code + PKCE, with Authlib building the URL and exchanging the code
+redirect = "https://client.example.com/cb"
+s = OAuth2Session(ACID, ACSECRET, scope="orders:read", redirect_uri=redirect, code_challenge_method="S256")
+verifier = secrets.token_urlsafe(48)
+url, state = s.create_authorization_url(API + "/oauth/authorize", code_verifier=verifier)
+r = requests.get(url, auth=(USER, PW), allow_redirects=False)
+check("authorize redirects", r.status_code == 302, (r.status_code, r.text[:200]))
+loc = r.headers.get("location", "")
+tok = s.fetch_token(API + "/oauth/token", authorization_response=loc, code_verifier=verifier)
+check("code exchange", "access_token" in tok and "refresh_token" in tok, tok)
+old_refresh = tok["refresh_token"]
+tok2 = s.refresh_token(API + "/oauth/token", refresh_token=old_refresh)
+check("refresh rotates", tok2.get("refresh_token") not in (None, old_refresh), tok2)
+r = requests.post(API + "/oauth/token", data={"grant_type": "refresh_token", "refresh_token": old_refresh}, auth=(ACID, ACSECRET))
+check("reused refresh -> invalid_grant", r.status_code == 400 and r.json().get("error") == "invalid_grant", r.text)
+r = requests.get(API + "/api/orders", headers={"Authorization": "Bearer " + tok2["access_token"]})
+check("family revoked after reuse", r.status_code == 401, r.status_code)
+# plain PKCE refused
+r = requests.get(API + "/oauth/authorize", params={"response_type": "code", "client_id": ACID, "redirect_uri": redirect, "scope": "orders:read", "state": "x", "code_challenge": "abc"*15, "code_challenge_method": "plain"}, auth=(USER, PW), allow_redirects=False)
+check("plain PKCE refused", r.status_code in (302, 400) and ("error=" in r.headers.get("location", "") or r.status_code == 400), (r.status_code, r.headers.get("location")))
+print("failures:", fail); sys.exit(1 if fail else 0)
