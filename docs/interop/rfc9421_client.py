@@ -3,6 +3,8 @@ import sys, json, datetime, requests
 from http_message_signatures import HTTPMessageSigner, HTTPMessageVerifier, algorithms, resolvers
 
 API, AKID, SECRET = sys.argv[1], sys.argv[2], sys.argv[3]
+# Optional: the id of a credential made with `--public-key` and its Ed25519 private key.
+ED_KEYID, ED_PRIVATE = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else (None, None)
 
 class Keys(resolvers.HTTPSignatureKeyResolver):
     def resolve_private_key(self, key_id): return SECRET.encode()
@@ -37,4 +39,20 @@ run("tampered body", "POST", "/api/orders", body=json.dumps({"items":[{"product_
 def tamper_path(req): req.url = req.url.replace("limit=5", "limit=6")
 run("tampered query", "GET", "/api/orders?limit=5", expect=401, mutate=tamper_path)
 run("query not covered", "GET", "/api/orders?limit=5", components=("@method","@authority","@path","\"@query-param\";name=\"limit\""), expect=401)
+if ED_KEYID:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    private = load_pem_private_key(open(ED_PRIVATE, "rb").read(), password=None)
+    class EdKeys(resolvers.HTTPSignatureKeyResolver):
+        def resolve_private_key(self, key_id): return private
+        def resolve_public_key(self, key_id): return private.public_key()
+    ed_signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=EdKeys())
+    for name, mutate, expect in [("ed25519 list orders", None, 200), ("ed25519 tampered query", tamper_path, 401)]:
+        req = requests.Request("GET", API + "/api/orders?limit=5").prepare()
+        ed_signer.sign(req, key_id=ED_KEYID, created=datetime.datetime.now(datetime.timezone.utc), label="sig1",
+                       covered_component_ids=["@method", "@authority", "@path", "@query"])
+        if mutate: mutate(req)
+        r = requests.Session().send(req)
+        ok = r.status_code == expect
+        fail += not ok
+        print("OK  " if ok else "FAIL", name, r.status_code, "(want", expect, ")", "" if ok else r.text[:300])
 print("failures:", fail); sys.exit(1 if fail else 0)

@@ -29,12 +29,15 @@ read -r cc_id cc_secret < <("$bin" clients create --name cc --scopes orders:read
 read -r ac_id ac_secret < <("$bin" clients create --name web --scopes orders:read --grant authorization_code \
     --redirect-uri https://client.example.com/cb --json | json client_id client_secret)
 printf 'pw-for-bob-123' | "$bin" users create bob --password-stdin >/dev/null
+openssl genpkey -algorithm ed25519 -out ed25519.key
+openssl pkey -in ed25519.key -pubout -out ed25519.pub
+ed_id=$("$bin" credentials create --owner alice --scopes orders:read --public-key ed25519.pub --json | json access_key_id)
 key=$("$bin" keys create --owner carol --scopes orders:read,orders:write --rate-limit 1000000 --json | json key)
 
 status=0
 "$py" "$here/boto_vs_cli.py" "$bin" || status=1
 "$py" "$here/curl_vs_cli.py" "$bin" || status=1
-"$py" "$here/rfc9421_client.py" "$api" "$akid" "$secret" || status=1
+"$py" "$here/rfc9421_client.py" "$api" "$akid" "$secret" "$ed_id" "$work/ed25519.key" || status=1
 "$py" "$here/oauth_client.py" "$api" "$cc_id" "$cc_secret" "$ac_id" "$ac_secret" bob pw-for-bob-123 || status=1
 # Every check but positive_data_acceptance: data a schema allows can still be refused for
 # reasons no schema states (an unissued cursor, a webhook host that does not resolve to a

@@ -1,7 +1,7 @@
 //! The management commands: they work on the same data directory or database as the
 //! server, without a running server. Output is text, or JSON with `--json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use palisade_jwt::{ClientRegistration, GrantType};
@@ -103,7 +103,8 @@ pub(crate) enum UsersCommand {
 /// `palisade credentials ...`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum CredentialsCommand {
-    /// Create a request-signing credential; the secret is shown this once.
+    /// Create a request-signing credential; the secret is shown this once. With
+    /// `--public-key`, no secret: RFC 9421 signatures made with the private key.
     Create {
         /// Whose data the credential reaches.
         #[arg(long, value_name = "ID")]
@@ -111,6 +112,11 @@ pub(crate) enum CredentialsCommand {
         /// Comma-separated scopes.
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<String>,
+        /// A PEM public key (`-----BEGIN PUBLIC KEY-----`, as `openssl pkey -pubout`
+        /// writes it), Ed25519 or P-256: the credential then verifies RFC 9421
+        /// `ed25519` or `ecdsa-p256-sha256` signatures, and the server holds no secret.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
     },
     /// List credentials (never a secret).
     List {
@@ -345,6 +351,22 @@ pub(crate) fn users(config: Config, command: UsersCommand, json: bool) -> Result
     })
 }
 
+/// The public key of `credentials create --public-key`: a PEM file of at most 16 KiB.
+fn read_public_key(path: &Path) -> Result<palisade_signing::KeyMaterial, String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|error| format!("--public-key {shown}: {error}"))?;
+    if bytes.len() > 16 * 1024 {
+        return Err(format!("--public-key {shown}: larger than 16 KiB"));
+    }
+    let pem = std::str::from_utf8(&bytes)
+        .map_err(|_| format!("--public-key {shown}: not a PEM text file"))?;
+    palisade_signing::KeyMaterial::from_public_key_pem(pem).map_err(|_| {
+        format!(
+            "--public-key {shown}: expected a PEM public key (-----BEGIN PUBLIC KEY-----), Ed25519 or P-256"
+        )
+    })
+}
+
 /// `credentials ...`.
 pub(crate) fn credentials(
     config: Config,
@@ -354,7 +376,38 @@ pub(crate) fn credentials(
     runtime()?.block_on(async move {
         let state = State::open(config).await?;
         match command {
-            CredentialsCommand::Create { owner, scopes } => {
+            CredentialsCommand::Create {
+                owner,
+                scopes,
+                public_key: Some(path),
+            } => {
+                if owner.is_empty() || owner.len() > 128 {
+                    return Err("--owner: 1 to 128 characters".into());
+                }
+                let key = read_public_key(&path)?;
+                let algorithm = key.public_key_algorithm().unwrap_or_default();
+                let access_key_id = state
+                    .credentials
+                    .create_with_public_key(&owner, &scopes, &key)
+                    .await
+                    .map_err(|error| format!("cannot create the credential: {error}"))?;
+                if json {
+                    print_json(&json!({
+                        "access_key_id": access_key_id,
+                        "algorithm": algorithm,
+                        "owner": owner,
+                        "scopes": scopes,
+                    }));
+                } else {
+                    out!("access_key_id: {access_key_id}");
+                    out!("algorithm: {algorithm} (RFC 9421; sign with the private key)");
+                }
+            }
+            CredentialsCommand::Create {
+                owner,
+                scopes,
+                public_key: None,
+            } => {
                 if owner.is_empty() || owner.len() > 128 {
                     return Err("--owner: 1 to 128 characters".into());
                 }
@@ -389,10 +442,11 @@ pub(crate) fn credentials(
                 } else {
                     for credential in list {
                         out!(
-                            "{}  owner={}  scopes={}",
+                            "{}  owner={}  scopes={}  algorithm={}",
                             credential.access_key_id,
                             credential.owner,
-                            credential.scopes.join(",")
+                            credential.scopes.join(","),
+                            credential.algorithm
                         );
                     }
                 }

@@ -36,8 +36,13 @@ pub(crate) struct CredentialSummary {
     pub(crate) access_key_id: String,
     pub(crate) owner: String,
     pub(crate) scopes: Vec<String>,
+    /// `hmac-sha256` (a shared secret), `ed25519` or `ecdsa-p256-sha256` (a public key).
+    pub(crate) algorithm: String,
     pub(crate) created_at: i64,
 }
+
+/// The algorithm column of a shared-secret credential.
+const HMAC: &str = "hmac-sha256";
 
 impl DbCredentialStore {
     pub(crate) fn new(db: Db, master: MasterKey) -> Self {
@@ -49,14 +54,8 @@ impl DbCredentialStore {
 
     /// Creates a credential for `owner` with `scopes`.
     pub(crate) async fn create(&self, owner: &str, scopes: &[String]) -> DbResult<NewCredential> {
-        let mut rng = rand::rng();
-        let access_key_id = format!(
-            "PK{}",
-            Alphanumeric
-                .sample_string(&mut rng, 18)
-                .to_ascii_uppercase()
-        );
-        let secret = Zeroizing::new(Alphanumeric.sample_string(&mut rng, 40));
+        let access_key_id = new_access_key_id();
+        let secret = Zeroizing::new(Alphanumeric.sample_string(&mut rand::rng(), 40));
         let sealed = self
             .master
             .seal(&access_key_id, &Secret::new(secret.as_bytes().to_vec()))
@@ -77,6 +76,38 @@ impl DbCredentialStore {
         })
     }
 
+    /// Creates a credential for `owner` that verifies RFC 9421 signatures with a public
+    /// key (Ed25519 or P-256): the server never holds the private key. Returns the
+    /// access key id (the signatures' `keyid`).
+    pub(crate) async fn create_with_public_key(
+        &self,
+        owner: &str,
+        scopes: &[String],
+        key: &KeyMaterial,
+    ) -> DbResult<String> {
+        let (algorithm, public_key) = match key {
+            KeyMaterial::Ed25519(bytes) => ("ed25519", bytes.to_vec()),
+            KeyMaterial::EcdsaP256(bytes) => ("ecdsa-p256-sha256", bytes.clone()),
+            KeyMaterial::Secret(_) | KeyMaterial::Sealed(_) => {
+                return Err(DbError("not a public key".into()));
+            }
+        };
+        let access_key_id = new_access_key_id();
+        sql!(
+            &self.db,
+            execute,
+            "INSERT INTO server_credentials (access_key_id, owner, scopes, sealed_secret, public_key, algorithm, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            access_key_id.as_str(),
+            owner,
+            scopes.join(" "),
+            Vec::<u8>::new(),
+            public_key,
+            algorithm,
+            clock::unix_now()
+        )?;
+        Ok(access_key_id)
+    }
+
     /// Revokes a credential; later signatures with it are refused.
     pub(crate) async fn revoke(&self, access_key_id: &str) -> DbResult<bool> {
         let changed = sql!(
@@ -91,25 +122,36 @@ impl DbCredentialStore {
 
     /// Active credentials, optionally of one owner.
     pub(crate) async fn list(&self, owner: Option<&str>) -> DbResult<Vec<CredentialSummary>> {
-        let rows: Vec<(String, String, String, i64)> = sql_as!(
+        let rows: Vec<(String, String, String, String, i64)> = sql_as!(
             &self.db,
-            (String, String, String, i64),
+            (String, String, String, String, i64),
             fetch_all,
-            "SELECT access_key_id, owner, scopes, created_at FROM server_credentials WHERE revoked_at IS NULL AND ($1 = '' OR owner = $1) ORDER BY created_at, access_key_id",
+            "SELECT access_key_id, owner, scopes, algorithm, created_at FROM server_credentials WHERE revoked_at IS NULL AND ($1 = '' OR owner = $1) ORDER BY created_at, access_key_id",
             owner.unwrap_or("")
         )?;
         Ok(rows
             .into_iter()
             .map(
-                |(access_key_id, owner, scopes, created_at)| CredentialSummary {
+                |(access_key_id, owner, scopes, algorithm, created_at)| CredentialSummary {
                     access_key_id,
                     owner,
                     scopes: split_scopes(&scopes),
+                    algorithm,
                     created_at,
                 },
             )
             .collect())
     }
+}
+
+/// `PK` and 18 random upper-case letters and digits.
+fn new_access_key_id() -> String {
+    format!(
+        "PK{}",
+        Alphanumeric
+            .sample_string(&mut rand::rng(), 18)
+            .to_ascii_uppercase()
+    )
 }
 
 fn split_scopes(scopes: &str) -> Vec<String> {
@@ -125,28 +167,38 @@ impl CredentialStore for DbCredentialStore {
         if access_key_id.len() > 128 {
             return Ok(None);
         }
-        let row: Option<(String, String, Vec<u8>)> = sql_as!(
+        type Row = (String, String, Vec<u8>, Option<Vec<u8>>, String);
+        let row: Option<Row> = sql_as!(
             &self.db,
-            (String, String, Vec<u8>),
+            Row,
             fetch_optional,
-            "SELECT owner, scopes, sealed_secret FROM server_credentials WHERE access_key_id = $1 AND revoked_at IS NULL",
+            "SELECT owner, scopes, sealed_secret, public_key, algorithm FROM server_credentials WHERE access_key_id = $1 AND revoked_at IS NULL",
             access_key_id
         )
         .map_err(|_| palisade_signing::Error::store_unavailable())?;
-        let Some((owner, scopes, sealed)) = row else {
+        let Some((owner, scopes, sealed, public_key, algorithm)) = row else {
             return Ok(None);
         };
-        // Handed over sealed: the verifier opens it only to derive a signing key.
-        let key = SealedKey::new(
-            Arc::clone(&self.master),
-            access_key_id,
-            SealedSecret::from_bytes(sealed),
-        );
+        let key = match (algorithm.as_str(), public_key) {
+            // Handed over sealed: the verifier opens it only to derive a signing key.
+            (HMAC, _) => KeyMaterial::Sealed(SealedKey::new(
+                Arc::clone(&self.master),
+                access_key_id,
+                SealedSecret::from_bytes(sealed),
+            )),
+            ("ed25519", Some(bytes)) => match <[u8; 32]>::try_from(bytes.as_slice()) {
+                Ok(key) => KeyMaterial::Ed25519(key),
+                Err(_) => return Err(palisade_signing::Error::store_unavailable()),
+            },
+            ("ecdsa-p256-sha256", Some(bytes)) => KeyMaterial::EcdsaP256(bytes),
+            // A row this version cannot read: refuse rather than guess.
+            _ => return Err(palisade_signing::Error::store_unavailable()),
+        };
         Ok(Some(Credential {
             access_key_id: access_key_id.to_owned(),
             owner,
             scopes: split_scopes(&scopes),
-            key: KeyMaterial::Sealed(key),
+            key,
         }))
     }
 }

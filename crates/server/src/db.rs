@@ -69,11 +69,30 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: SCHEMA_V1_SQLITE,
-    postgres: SCHEMA_V1_POSTGRES,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: SCHEMA_V1_SQLITE,
+        postgres: SCHEMA_V1_POSTGRES,
+    },
+    Migration {
+        version: 2,
+        sqlite: SCHEMA_V2_SQLITE,
+        postgres: SCHEMA_V2_POSTGRES,
+    },
+];
+
+/// Public-key signing credentials (RFC 9421 `ed25519`, `ecdsa-p256-sha256`): the key in
+/// `public_key`, its algorithm in `algorithm`; their `sealed_secret` stays empty.
+const SCHEMA_V2_SQLITE: &str = "
+ALTER TABLE server_credentials ADD COLUMN public_key BLOB;
+ALTER TABLE server_credentials ADD COLUMN algorithm TEXT NOT NULL DEFAULT 'hmac-sha256';
+";
+
+const SCHEMA_V2_POSTGRES: &str = "
+ALTER TABLE server_credentials ADD COLUMN IF NOT EXISTS public_key BYTEA;
+ALTER TABLE server_credentials ADD COLUMN IF NOT EXISTS algorithm TEXT NOT NULL DEFAULT 'hmac-sha256';
+";
 
 const SCHEMA_V1_SQLITE: &str = "
 CREATE TABLE IF NOT EXISTS server_users (

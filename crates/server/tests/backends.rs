@@ -134,6 +134,21 @@ async fn the_contract_holds_on_postgres_and_redis() {
     let (key, _) = cli.create_key("alice", "orders:read,orders:write", &[]);
     let oauth_client = cli.create_client("orders:read");
     let credential = cli.create_credential("alice", "orders:read,orders:write");
+    let pem = dir.path().join("ed25519.pem");
+    std::fs::write(&pem, harness::ED25519_PUBLIC_PEM).unwrap();
+    let public_key_credential = cli.json(&[
+        "credentials",
+        "create",
+        "--owner",
+        "alice",
+        "--scopes",
+        "orders:read",
+        "--public-key",
+        pem.to_str().unwrap(),
+    ])["access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let server = cli.serve();
     let announced = server
         .wait_for_log(Duration::ZERO, |f| f["message"] == "palisade is serving")
@@ -227,6 +242,19 @@ async fn the_contract_holds_on_postgres_and_redis() {
     )
     .await;
     assert_eq!(response.status(), 201);
+
+    // An RFC 9421 Ed25519 signature, its public key kept in PostgreSQL.
+    use base64::Engine as _;
+    let seed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(harness::ED25519_SEED)
+        .unwrap();
+    let url = format!("{}/api/orders?limit=5", server.url);
+    let key = palisade_signing::Rfc9421Key::ed25519_from_seed(&seed).unwrap();
+    let mut request = client.get(&url);
+    for (name, value) in harness::rfc9421_headers(&public_key_credential, key, "GET", &url, b"") {
+        request = request.header(name, value);
+    }
+    assert_eq!(request.send().await.unwrap().status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

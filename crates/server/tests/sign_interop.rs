@@ -9,7 +9,10 @@ mod harness;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use harness::{Palisade, http_client, loopback_source, order_body};
+use harness::{
+    ED25519_PUBLIC_PEM, ED25519_SEED, P256_PUBLIC_PEM, P256_SCALAR, Palisade, http_client,
+    loopback_source, order_body, rfc9421_headers,
+};
 use sha2::{Digest, Sha256};
 
 const AKID: &str = "AKIDEXAMPLE";
@@ -396,4 +399,135 @@ async fn palisade_and_rfc9421_signatures_from_the_cli_are_accepted_by_the_server
         .await
         .unwrap();
     assert_eq!(response.status(), 201, "{:?}", response.text().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_key_credentials_verify_ed25519_and_p256_signatures() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use palisade_signing::{Rfc9421Key, Secret};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Palisade::new(dir.path().join("data"));
+    let create = |pem: &str, file: &str| {
+        let path = dir.path().join(file);
+        std::fs::write(&path, pem).unwrap();
+        cli.json(&[
+            "credentials",
+            "create",
+            "--owner",
+            "alice",
+            "--scopes",
+            "orders:read,orders:write",
+            "--public-key",
+            path.to_str().unwrap(),
+        ])
+    };
+    let ed = create(ED25519_PUBLIC_PEM, "ed25519.pem");
+    assert_eq!(ed["algorithm"], "ed25519", "{ed}");
+    assert!(
+        ed.get("secret").is_none(),
+        "no secret for a public key: {ed}"
+    );
+    let ec = create(P256_PUBLIC_PEM, "p256.pem");
+    assert_eq!(ec["algorithm"], "ecdsa-p256-sha256", "{ec}");
+    let (ed_id, ec_id) = (
+        ed["access_key_id"].as_str().unwrap().to_owned(),
+        ec["access_key_id"].as_str().unwrap().to_owned(),
+    );
+
+    // Not a public key: a clear error, nothing created.
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let output = cli.run(
+        &[
+            "credentials",
+            "create",
+            "--owner",
+            "alice",
+            "--scopes",
+            "orders:read",
+            "--public-key",
+            bad.to_str().unwrap(),
+        ],
+        None,
+        false,
+    );
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("expected a PEM public key"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed = cli.json(&["credentials", "list"]);
+    let mut algorithms: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["algorithm"].as_str().unwrap())
+        .collect();
+    algorithms.sort_unstable();
+    assert_eq!(algorithms, ["ecdsa-p256-sha256", "ed25519"], "{listed}");
+
+    let server = cli.serve();
+    let client = http_client(loopback_source());
+    let send =
+        |method: reqwest::Method, url: String, headers: Vec<(String, String)>, body: Vec<u8>| {
+            let mut request = client.request(method, url).body(body);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            request.send()
+        };
+    let ed_key =
+        || Rfc9421Key::ed25519_from_seed(&URL_SAFE_NO_PAD.decode(ED25519_SEED).unwrap()).unwrap();
+    let ec_key = || {
+        Rfc9421Key::ecdsa_p256_from_scalar(&URL_SAFE_NO_PAD.decode(P256_SCALAR).unwrap()).unwrap()
+    };
+
+    // Ed25519: a write with a body, then a read with a query.
+    let body = serde_json::to_vec(&order_body()).unwrap();
+    let url = format!("{}/api/orders", server.url);
+    let headers = rfc9421_headers(&ed_id, ed_key(), "POST", &url, &body);
+    let response = send(reqwest::Method::POST, url.clone(), headers, body.clone())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let list = format!("{}/api/orders?limit=5", server.url);
+    let headers = rfc9421_headers(&ed_id, ed_key(), "GET", &list, b"");
+    let response = send(reqwest::Method::GET, list.clone(), headers, vec![])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+
+    // P-256.
+    let headers = rfc9421_headers(&ec_id, ec_key(), "POST", &url, &body);
+    let response = send(reqwest::Method::POST, url.clone(), headers, body.clone())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+
+    // The wrong private key, another algorithm than the credential's, or an HMAC over
+    // the public key's id: each refused.
+    let headers = rfc9421_headers(&ed_id, ec_key(), "GET", &list, b"");
+    let response = send(reqwest::Method::GET, list.clone(), headers, vec![])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let other = Rfc9421Key::ed25519_from_seed(&[7u8; 32]).unwrap();
+    let headers = rfc9421_headers(&ed_id, other, "GET", &list, b"");
+    let response = send(reqwest::Method::GET, list.clone(), headers, vec![])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let hmac = Rfc9421Key::HmacSha256(Secret::from(ED25519_PUBLIC_PEM));
+    let headers = rfc9421_headers(&ed_id, hmac, "GET", &list, b"");
+    let response = send(reqwest::Method::GET, list, headers, vec![])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
 }

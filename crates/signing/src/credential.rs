@@ -52,6 +52,39 @@ pub enum KeyMaterial {
     EcdsaP256(Vec<u8>),
 }
 
+impl KeyMaterial {
+    /// A public key from PEM (`-----BEGIN PUBLIC KEY-----`, a SubjectPublicKeyInfo, as
+    /// `openssl pkey -pubout` writes it): Ed25519 (RFC 9421 `ed25519`) or P-256
+    /// (`ecdsa-p256-sha256`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidKey`] for anything else (another key type, a private key,
+    /// malformed PEM).
+    pub fn from_public_key_pem(pem: &str) -> Result<Self, Error> {
+        use ed25519_dalek::pkcs8::DecodePublicKey;
+        if let Ok(key) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
+            return Ok(Self::Ed25519(key.to_bytes()));
+        }
+        if let Ok(key) = p256::PublicKey::from_public_key_pem(pem) {
+            return Ok(Self::EcdsaP256(key.to_sec1_bytes().into_vec()));
+        }
+        Err(err(
+            ErrorKind::InvalidKey,
+            "expected a PEM public key (BEGIN PUBLIC KEY), Ed25519 or P-256",
+        ))
+    }
+
+    /// The RFC 9421 algorithm name of a public key (`ed25519`, `ecdsa-p256-sha256`);
+    /// `None` for a shared secret.
+    pub fn public_key_algorithm(&self) -> Option<&'static str> {
+        match self {
+            Self::Ed25519(_) => Some("ed25519"),
+            Self::EcdsaP256(_) => Some("ecdsa-p256-sha256"),
+            Self::Secret(_) | Self::Sealed(_) => None,
+        }
+    }
+}
+
 /// A credential as the store hands it to the verifier.
 #[derive(Clone, Debug)]
 pub struct Credential {

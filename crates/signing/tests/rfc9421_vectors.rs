@@ -271,3 +271,51 @@ fn rfc9530_content_digest() {
         ErrorKind::MalformedSignatureInput
     );
 }
+
+/// B.1.4 and B.1.3's public keys as the RFC prints them (PEM SubjectPublicKeyInfo), read
+/// the way `palisade credentials create --public-key` reads a file.
+const ED25519_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAJrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=
+-----END PUBLIC KEY-----
+";
+const P256_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqIVYZVLCrPZHGHjP17CTW0/+D9Lf
+w0EkjqF7xB4FivAxzic30tMM4GF+hR6Dxh71Z50VGGdldkkDXZCnTNnoXQ==
+-----END PUBLIC KEY-----
+";
+
+#[test]
+fn public_keys_read_from_pem() {
+    let ed = KeyMaterial::from_public_key_pem(ED25519_PUBLIC_PEM).unwrap();
+    let x: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(ED25519_X)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert!(matches!(ed, KeyMaterial::Ed25519(pk) if pk == x));
+    assert_eq!(ed.public_key_algorithm(), Some("ed25519"));
+    let ec = KeyMaterial::from_public_key_pem(P256_PUBLIC_PEM).unwrap();
+    match (&ec, p256_public()) {
+        (KeyMaterial::EcdsaP256(got), KeyMaterial::EcdsaP256(want)) => assert_eq!(*got, want),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ec.public_key_algorithm(), Some("ecdsa-p256-sha256"));
+
+    // Other key types, private keys and damaged PEM are refused.
+    let rsa = "-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQCxTlF4ZXXC1icWoF3MoPFqbwAs
+eDlapaDi2G69ohngbts4J0q+JSIjuhJywBrtG44F69tgKHHwrv5n3vZdyu6+mIgy
+GCK8iFsnGTUJkWvbxfrmplN0o+wi3f6REfSTIfEJwYRF4fS5hP046qLLN82fwCtW
+ivFENjIAHAmijsFCfwIDAQAB
+-----END PUBLIC KEY-----
+";
+    let ed_private = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF
+-----END PRIVATE KEY-----
+";
+    let truncated = ED25519_PUBLIC_PEM.replace("0bs=", "");
+    for pem in [rsa, ed_private, truncated.as_str(), "", "not a key"] {
+        let error = KeyMaterial::from_public_key_pem(pem).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidKey, "{pem}");
+    }
+}

@@ -314,3 +314,60 @@ pub fn order_body() -> serde_json::Value {
         }
     })
 }
+
+/// RFC 9421 B.1.4 (`test-key-ed25519`) and B.1.3 (`test-key-ecc-p256`): the public keys
+/// as PEM files for `credentials create --public-key`, the private keys to sign with.
+pub const ED25519_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAJrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs=
+-----END PUBLIC KEY-----
+";
+pub const ED25519_SEED: &str = "n4Ni-HpISpVObnQMW0wOhCKROaIKqKtW_2ZYb2p9KcU";
+pub const P256_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqIVYZVLCrPZHGHjP17CTW0/+D9Lf
+w0EkjqF7xB4FivAxzic30tMM4GF+hR6Dxh71Z50VGGdldkkDXZCnTNnoXQ==
+-----END PUBLIC KEY-----
+";
+pub const P256_SCALAR: &str = "UpuF81l-kOxbjf7T4mNSv0r5tN67Gim7rnf6EFpcYDs";
+
+/// RFC 9421 headers for a request to `url`, signed now with `key` as `keyid`, covering
+/// what the server's policy asks for.
+pub fn rfc9421_headers(
+    keyid: &str,
+    key: palisade_signing::Rfc9421Key,
+    method: &str,
+    url: &str,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    use palisade_signing::{Request, Rfc9421Signer, content_digest};
+    let parsed = reqwest::Url::parse(url).unwrap();
+    let target = match parsed.query() {
+        Some(query) => format!("{}?{query}", parsed.path()),
+        None => parsed.path().to_owned(),
+    };
+    let host = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap());
+    let mut headers = vec![];
+    if !body.is_empty() {
+        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+        headers.push(("Content-Digest".to_owned(), content_digest(body)));
+    }
+    let mut request = Request::new(method, &target).scheme("http").body(body);
+    request.push_header("host", &host);
+    for (name, value) in &headers {
+        request.push_header(name, value);
+    }
+    let mut signer = Rfc9421Signer::new(keyid, key)
+        .cover("@method")
+        .cover("@authority")
+        .cover("@path");
+    if parsed.query().is_some() {
+        signer = signer.cover("@query");
+    }
+    if !body.is_empty() {
+        signer = signer.cover("content-digest");
+    }
+    let added = signer
+        .sign_request(&request, std::time::SystemTime::now())
+        .unwrap();
+    headers.extend(added);
+    headers
+}
