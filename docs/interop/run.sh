@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Independent clients against Palisade: botocore and curl against `palisade sign --profile
-# aws4`; http-message-signatures (RFC 9421), Authlib and PyJWT (OAuth 2.0, JWT) and
-# schemathesis (an API fuzzer, driven by /openapi.json) against a fresh reference server.
+# aws4`; http-message-signatures (RFC 9421), Authlib, PyJWT and jose (OAuth 2.0, JWT) and
+# schemathesis (an API fuzzer, driven by /openapi.json) against a fresh reference server;
+# the Standard Webhooks library against the webhook_receiver example.
 # Not part of CI: it installs the clients from PyPI into a virtualenv. Results of the last
 # run are in docs/INTEROP.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$server" "${receiver:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 export PALISADE_LISTEN=127.0.0.1:18080 PALISADE_METRICS_LISTEN=127.0.0.1:19090
 api=http://$PALISADE_LISTEN
 
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q botocore http-message-signatures requests pyjwt cryptography authlib schemathesis
+"$work/venv/bin/pip" install -q botocore http-message-signatures requests pyjwt cryptography authlib \
+    schemathesis standardwebhooks
 py=$work/venv/bin/python
 
 cargo build --release -q -p palisade-server --manifest-path "$root/Cargo.toml"
@@ -39,6 +41,19 @@ status=0
 "$py" "$here/curl_vs_cli.py" "$bin" || status=1
 "$py" "$here/rfc9421_client.py" "$api" "$akid" "$secret" "$ed_id" "$work/ed25519.key" || status=1
 "$py" "$here/oauth_client.py" "$api" "$cc_id" "$cc_secret" "$ac_id" "$ac_secret" bob pw-for-bob-123 || status=1
+# jose (Node) as a resource server would use it, when Node is installed.
+if command -v npm >/dev/null; then
+    cp "$here/jose_check.mjs" "$work/" && (cd "$work" && npm install --silent jose@5 >/dev/null &&
+        node jose_check.mjs "$api" "$cc_id" "$cc_secret") || status=1
+fi
+# The Standard Webhooks reference library signs; the webhook_receiver example verifies.
+whsec=whsec_$("$py" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(24)).decode())')
+cargo build --release -q -p palisade-examples --bin webhook_receiver --manifest-path "$root/Cargo.toml"
+WEBHOOK_SECRET=$whsec "$root/target/release/webhook_receiver" --listen 127.0.0.1:18081 >receiver.log 2>&1 &
+receiver=$!
+for _ in $(seq 50); do curl -s -o /dev/null 127.0.0.1:18081 && break; sleep 0.2; done
+"$py" "$here/webhooks_client.py" http://127.0.0.1:18081/webhooks "$whsec" || status=1
+kill "$receiver"
 # Every check but positive_data_acceptance: data a schema allows can still be refused for
 # reasons no schema states (an unissued cursor, a webhook host that does not resolve to a
 # public address, both an API key and a bearer token, which the contract answers 400).
