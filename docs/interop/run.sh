@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=$(mktemp -d)
-trap 'kill "$server" "${receiver:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$server" "${receiver:-}" "${tls_server:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 export PALISADE_LISTEN=127.0.0.1:18080 PALISADE_METRICS_LISTEN=127.0.0.1:19090
 api=http://$PALISADE_LISTEN
 
@@ -54,6 +54,43 @@ receiver=$!
 for _ in $(seq 50); do curl -s -o /dev/null 127.0.0.1:18081 && break; sleep 0.2; done
 "$py" "$here/webhooks_client.py" http://127.0.0.1:18081/webhooks "$whsec" || status=1
 kill "$receiver"
+# TLS and mutual TLS with OpenSSL and curl: a second server on the development CA.
+"$bin" certs dev --out "$work/certs" >/dev/null
+cat >"$work/tls.toml" <<TOML
+[tls]
+cert = "$work/certs/server.pem"
+key = "$work/certs/server.key"
+[tls.client]
+ca = "$work/certs/ca.pem"
+crl = ["$work/certs/crl.pem"]
+mode = "optional"
+[[tls.client.identities]]
+id = "spiffe://palisade.dev/client"
+scopes = ["orders:read"]
+TOML
+PALISADE_LISTEN=127.0.0.1:18443 PALISADE_METRICS_LISTEN=127.0.0.1:19091 \
+    "$bin" --config "$work/tls.toml" --data-dir "$work/tls-data" serve >tls.log 2>&1 &
+tls_server=$!
+for _ in $(seq 50); do curl -sf --cacert "$work/certs/ca.pem" https://localhost:18443/health >/dev/null && break; sleep 0.2; done
+expect() { # NAME WANT GOT
+    if [ "$2" = "$3" ]; then echo "OK   $1: $3"; else echo "FAIL $1: got $3, want $2"; status=1; fi
+}
+tls_curl() { curl -s -o /dev/null -w '%{http_code}' --cacert "$work/certs/ca.pem" "$@"; }
+expect "mTLS client certificate on /api/orders" 200 \
+    "$(tls_curl --cert "$work/certs/client.pem" --key "$work/certs/client.key" https://localhost:18443/api/orders)"
+expect "no client certificate" 401 "$(tls_curl https://localhost:18443/api/orders)"
+protocol() { openssl s_client -connect 127.0.0.1:18443 "$1" -CAfile "$work/certs/ca.pem" </dev/null 2>/dev/null |
+    awk -F', ' '/^New, / {print $2; exit}'; }
+expect "TLS 1.3" TLSv1.3 "$(protocol -tls1_3)"
+expect "TLS 1.2" TLSv1.2 "$(protocol -tls1_2)"
+# The client allows TLS 1.1 (security level 0), so a refusal is the server's: its alert.
+tls11=$(openssl s_client -connect 127.0.0.1:18443 -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' </dev/null 2>&1 || true)
+case "$tls11" in
+*"SSL alert number"*) expect "TLS 1.1 refused by the server" refused refused ;;
+*) expect "TLS 1.1 refused by the server" refused "$(printf '%s' "$tls11" | head -1)" ;;
+esac
+kill "$tls_server"
+
 # Every check but positive_data_acceptance: data a schema allows can still be refused for
 # reasons no schema states (an unissued cursor, a webhook host that does not resolve to a
 # public address, both an API key and a bearer token, which the contract answers 400).

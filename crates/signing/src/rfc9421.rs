@@ -988,9 +988,12 @@ impl<C: CredentialStore, N: NonceStore> Verifier<C, N> {
                 .saturating_add(self.skew()),
             None => self.skew().saturating_mul(2),
         };
+        // Without a nonce, what was signed (the signature base, which holds keyid and
+        // created) identifies a replay, not the signature's bytes: an ECDSA signature
+        // (r, s) has a twin (r, n - s) that verifies too, so its bytes could be varied.
         let replay_key = match &params.nonce {
             Some(nonce) => format!("{keyid}\n{nonce}").into_bytes(),
-            None => sel.signature.clone(),
+            None => base.into_bytes(),
         };
         self.check_replay("rfc9421", &replay_key, ttl, now).await?;
         let signed_at = params

@@ -603,6 +603,72 @@ async fn rfc9421_ed25519_credential_and_nonce_replay() {
     assert_eq!(e.kind(), ErrorKind::Replay);
 }
 
+/// An ECDSA signature (r, s) has a twin (r, n - s) that verifies as well: replay
+/// protection must not be keyed on the signature's bytes, or the twin is a second use.
+#[tokio::test]
+async fn rfc9421_ecdsa_signature_twin_is_a_replay() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    let key = Rfc9421Key::ecdsa_p256_from_scalar(&[9u8; 32]).unwrap();
+    let store = store();
+    store
+        .insert(Credential {
+            access_key_id: "ec-key".into(),
+            owner: "robot".into(),
+            scopes: vec![],
+            key: key.verifying_key(),
+        })
+        .unwrap();
+    let verifier = Verifier::new(store, MemoryNonceStore::new());
+    let request = Request::new("GET", "/api/orders").header("Host", "api.example.com");
+    let signer = Rfc9421Signer::new("ec-key", key)
+        .label("sig1")
+        .cover("@method")
+        .cover("@authority")
+        .cover("@path");
+    let added = signer.sign_request(&request, now()).unwrap();
+    let policy = Rfc9421Policy::palisade();
+    verifier
+        .verify_rfc9421(&policy, &attach(&request, &added), now())
+        .await
+        .unwrap();
+
+    // The twin: same r, s replaced by n - s.
+    let (name, value) = &added[1];
+    let encoded = value
+        .strip_prefix("sig1=:")
+        .and_then(|v| v.strip_suffix(':'))
+        .unwrap();
+    let signature = p256::ecdsa::Signature::from_slice(&STANDARD.decode(encoded).unwrap()).unwrap();
+    let (r, s) = signature.split_scalars();
+    let twin = p256::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
+    assert_ne!(twin.to_bytes(), signature.to_bytes());
+    let twin_value = format!("sig1=:{}:", STANDARD.encode(twin.to_bytes()));
+    let twin_headers = vec![added[0].clone(), (name.clone(), twin_value)];
+    let e = verifier
+        .verify_rfc9421(&policy, &attach(&request, &twin_headers), now())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Replay);
+
+    // Signed again in the same second, it is the same signed content: a replay too.
+    let again = signer.sign_request(&request, now()).unwrap();
+    let e = verifier
+        .verify_rfc9421(&policy, &attach(&request, &again), now())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Replay);
+    // A second later it is a new request.
+    let later = signer
+        .sign_request(&request, now() + Duration::from_secs(1))
+        .unwrap();
+    verifier
+        .verify_rfc9421(&policy, &attach(&request, &later), now())
+        .await
+        .unwrap();
+}
+
 // ---------------------------------------------------------------------------------------
 // Redis.
 
