@@ -9,13 +9,14 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=$(mktemp -d)
-trap 'kill "$server" "${receiver:-}" "${tls_server:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill ${server:-} ${receiver:-} ${tls_server:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 export PALISADE_LISTEN=127.0.0.1:18080 PALISADE_METRICS_LISTEN=127.0.0.1:19090
 api=http://$PALISADE_LISTEN
 
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q botocore http-message-signatures requests pyjwt cryptography authlib \
-    schemathesis standardwebhooks
+# The versions docs/INTEROP.md reports.
+"$work/venv/bin/pip" install -q botocore==1.43.11 http-message-signatures==3.0.0 requests pyjwt==2.15.1 \
+    cryptography authlib==1.9.10 schemathesis==4.32.5 standardwebhooks==1.1.0
 py=$work/venv/bin/python
 
 cargo build --release -q -p palisade-server --manifest-path "$root/Cargo.toml"
@@ -43,7 +44,7 @@ status=0
 "$py" "$here/oauth_client.py" "$api" "$cc_id" "$cc_secret" "$ac_id" "$ac_secret" bob pw-for-bob-123 || status=1
 # jose (Node) as a resource server would use it, when Node is installed.
 if command -v npm >/dev/null; then
-    cp "$here/jose_check.mjs" "$work/" && (cd "$work" && npm install --silent jose@5 >/dev/null &&
+    cp "$here/jose_check.mjs" "$work/" && (cd "$work" && npm install --silent jose@5.10.0 >/dev/null &&
         node jose_check.mjs "$api" "$cc_id" "$cc_secret") || status=1
 fi
 # The Standard Webhooks reference library signs; the webhook_receiver example verifies.

@@ -141,8 +141,9 @@ fn scope_covers(granted: &str, required: &str) -> bool {
     }
 }
 
-/// Extracting a `Principal` in a handler fails with 401 when no authentication layer
-/// put one in the request.
+/// Extracting a `Principal` in a handler fails when no authentication layer put one in
+/// the request: with the refused credential's own failure (its status, 400, 401, 403 or
+/// 503, and its challenge) when one was presented, else 401.
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ProblemResponse;
 

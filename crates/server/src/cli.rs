@@ -354,7 +354,11 @@ pub(crate) fn users(config: Config, command: UsersCommand, json: bool) -> Result
 /// The public key of `credentials create --public-key`: a PEM file of at most 16 KiB.
 fn read_public_key(path: &Path) -> Result<palisade_signing::KeyMaterial, String> {
     let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|error| format!("--public-key {shown}: {error}"))?;
+    let file =
+        std::fs::File::open(path).map_err(|error| format!("--public-key {shown}: {error}"))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, 16 * 1024 + 1), &mut bytes)
+        .map_err(|error| format!("--public-key {shown}: {error}"))?;
     if bytes.len() > 16 * 1024 {
         return Err(format!("--public-key {shown}: larger than 16 KiB"));
     }
@@ -376,16 +380,16 @@ pub(crate) fn credentials(
     runtime()?.block_on(async move {
         let state = State::open(config).await?;
         match command {
+            CredentialsCommand::Create { owner, .. } if owner.is_empty() || owner.len() > 128 => {
+                return Err("--owner: 1 to 128 characters".into());
+            }
             CredentialsCommand::Create {
                 owner,
                 scopes,
                 public_key: Some(path),
             } => {
-                if owner.is_empty() || owner.len() > 128 {
-                    return Err("--owner: 1 to 128 characters".into());
-                }
                 let key = read_public_key(&path)?;
-                let algorithm = key.public_key_algorithm().unwrap_or_default();
+                let algorithm = palisade_signing::Rfc9421Algorithm::for_key(&key).name();
                 let access_key_id = state
                     .credentials
                     .create_with_public_key(&owner, &scopes, &key)
@@ -408,9 +412,6 @@ pub(crate) fn credentials(
                 scopes,
                 public_key: None,
             } => {
-                if owner.is_empty() || owner.len() > 128 {
-                    return Err("--owner: 1 to 128 characters".into());
-                }
                 let created = state
                     .credentials
                     .create(&owner, &scopes)

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use palisade_signing::{
-    Credential, CredentialStore, KeyMaterial, MasterKey, SealedKey, SealedSecret, Secret,
+    Credential, CredentialStore, KeyMaterial, MasterKey, Rfc9421Algorithm, SealedKey, SealedSecret,
+    Secret,
 };
 use rand::distr::{Alphanumeric, SampleString};
 use zeroize::Zeroizing;
@@ -41,8 +42,10 @@ pub(crate) struct CredentialSummary {
     pub(crate) created_at: i64,
 }
 
-/// The algorithm column of a shared-secret credential.
-const HMAC: &str = "hmac-sha256";
+/// The `algorithm` column's values: a shared secret, or a public key's algorithm.
+const HMAC: &str = Rfc9421Algorithm::HmacSha256.name();
+const ED25519: &str = Rfc9421Algorithm::Ed25519.name();
+const ECDSA_P256: &str = Rfc9421Algorithm::EcdsaP256Sha256.name();
 
 impl DbCredentialStore {
     pub(crate) fn new(db: Db, master: MasterKey) -> Self {
@@ -86,8 +89,8 @@ impl DbCredentialStore {
         key: &KeyMaterial,
     ) -> DbResult<String> {
         let (algorithm, public_key) = match key {
-            KeyMaterial::Ed25519(bytes) => ("ed25519", bytes.to_vec()),
-            KeyMaterial::EcdsaP256(bytes) => ("ecdsa-p256-sha256", bytes.clone()),
+            KeyMaterial::Ed25519(bytes) => (ED25519, bytes.to_vec()),
+            KeyMaterial::EcdsaP256(bytes) => (ECDSA_P256, bytes.clone()),
             KeyMaterial::Secret(_) | KeyMaterial::Sealed(_) => {
                 return Err(DbError("not a public key".into()));
             }
@@ -186,11 +189,11 @@ impl CredentialStore for DbCredentialStore {
                 access_key_id,
                 SealedSecret::from_bytes(sealed),
             )),
-            ("ed25519", Some(bytes)) => match <[u8; 32]>::try_from(bytes.as_slice()) {
+            (ED25519, Some(bytes)) => match <[u8; 32]>::try_from(bytes.as_slice()) {
                 Ok(key) => KeyMaterial::Ed25519(key),
                 Err(_) => return Err(palisade_signing::Error::store_unavailable()),
             },
-            ("ecdsa-p256-sha256", Some(bytes)) => KeyMaterial::EcdsaP256(bytes),
+            (ECDSA_P256, Some(bytes)) => KeyMaterial::EcdsaP256(bytes),
             // A row this version cannot read: refuse rather than guess.
             _ => return Err(palisade_signing::Error::store_unavailable()),
         };
@@ -287,3 +290,87 @@ impl Users {
 
 /// An Argon2id hash of a random password, verified against when the user does not exist.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2lDhUEwVcO1ehcTsbhkjEXbnnu3unqTb1WvH+UrGkLQ";
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A database an earlier release left at schema step 1, holding one HMAC credential.
+    async fn version_1_database(path: &std::path::Path, master: &MasterKey) -> Db {
+        let db = Db::sqlite(path).await.unwrap();
+        let Db::Sqlite(pool) = &db else {
+            unreachable!("a SQLite path opens SQLite")
+        };
+        for statement in crate::db::SCHEMA_V1_SQLITE
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            sqlx::query(statement).execute(pool).await.unwrap();
+        }
+        sqlx::query("CREATE TABLE server_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO server_migrations VALUES (1, 0)")
+            .execute(pool)
+            .await
+            .unwrap();
+        let sealed = master.seal("PKOLD", &Secret::from("old-secret")).unwrap();
+        sqlx::query("INSERT INTO server_credentials (access_key_id, owner, scopes, sealed_secret, created_at) VALUES ('PKOLD', 'alice', 'orders:read', $1, 0)")
+            .bind(sealed.as_bytes().to_vec())
+            .execute(pool)
+            .await
+            .unwrap();
+        db
+    }
+
+    #[tokio::test]
+    async fn step_2_keeps_the_secrets_of_a_version_1_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = MasterKey::generate();
+        let db = version_1_database(&dir.path().join("v1.db"), &master).await;
+        db.migrate().await.unwrap();
+        db.migrate().await.unwrap();
+        let store = DbCredentialStore::new(db, master);
+        let old = store.credential("PKOLD").await.unwrap().unwrap();
+        let KeyMaterial::Sealed(sealed) = &old.key else {
+            panic!("an HMAC credential stays a sealed secret: {:?}", old.key);
+        };
+        assert_eq!(sealed.open().unwrap().expose(), b"old-secret");
+        let listed = store.list(None).await.unwrap();
+        assert_eq!(listed[0].algorithm, "hmac-sha256");
+        // And the new column takes a public key.
+        let id = store
+            .create_with_public_key("bob", &[], &KeyMaterial::Ed25519([3; 32]))
+            .await
+            .unwrap();
+        let new = store.credential(&id).await.unwrap().unwrap();
+        assert!(matches!(new.key, KeyMaterial::Ed25519(k) if k == [3; 32]));
+    }
+
+    /// The CLI and the server may open one data directory at once: both migrate, one
+    /// after the other, and neither fails on the other's half-done step.
+    #[tokio::test]
+    async fn two_processes_migrating_one_database_at_once_both_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let master = MasterKey::generate();
+        version_1_database(&path, &master).await;
+        let (a, b) = (
+            Db::sqlite(&path).await.unwrap(),
+            Db::sqlite(&path).await.unwrap(),
+        );
+        let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+        ra.unwrap();
+        rb.unwrap();
+        let Db::Sqlite(pool) = &a else { unreachable!() };
+        let (steps,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM server_migrations")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(steps, 2);
+    }
+}

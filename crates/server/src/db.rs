@@ -62,6 +62,40 @@ macro_rules! sql_as {
 
 pub(crate) use {sql, sql_as};
 
+/// The pending schema steps of [`MIGRATIONS`] (each statement of the engine's script, in
+/// order, then the step's row in `server_migrations`) on one connection, inside the
+/// caller's transaction. A macro, as the two engines' connections are different types.
+macro_rules! migrate_on {
+    ($conn:expr, $engine:ident) => {
+        async {
+            let conn = $conn;
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS server_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut *conn)
+            .await?;
+            let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM server_migrations")
+                .fetch_all(&mut *conn)
+                .await?;
+            for migration in MIGRATIONS {
+                if applied.iter().any(|(v,)| *v == migration.version) {
+                    continue;
+                }
+                for statement in migration.$engine.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    sqlx::query(statement).execute(&mut *conn).await?;
+                }
+                sqlx::query("INSERT INTO server_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(migration.version)
+                    .bind(crate::clock::unix_now())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            DbResult::Ok(())
+        }
+        .await
+    };
+}
+
 /// One schema step per engine (the two differ only in the binary column type).
 struct Migration {
     version: i64,
@@ -94,7 +128,7 @@ ALTER TABLE server_credentials ADD COLUMN IF NOT EXISTS public_key BYTEA;
 ALTER TABLE server_credentials ADD COLUMN IF NOT EXISTS algorithm TEXT NOT NULL DEFAULT 'hmac-sha256';
 ";
 
-const SCHEMA_V1_SQLITE: &str = "
+pub(crate) const SCHEMA_V1_SQLITE: &str = "
 CREATE TABLE IF NOT EXISTS server_users (
     username TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
@@ -219,56 +253,37 @@ impl Db {
         Ok(Self::Postgres(pool))
     }
 
-    /// Applies the server's schema steps not applied yet. Safe to run from several
-    /// instances at once (PostgreSQL takes an advisory lock).
+    /// Applies the server's schema steps not applied yet, all in one transaction (DDL is
+    /// transactional on both engines), so a step is either recorded with its changes or
+    /// absent with none of them. Safe to run from several processes at once: SQLite's
+    /// `BEGIN IMMEDIATE` and PostgreSQL's advisory lock let one migrator in at a time,
+    /// and the applied steps are read inside.
     pub(crate) async fn migrate(&self) -> DbResult<()> {
-        if let Db::Postgres(pool) = self {
-            // One migrator at a time across instances; released with the session.
-            let mut conn = pool.acquire().await?;
-            sqlx::query("SELECT pg_advisory_lock(7361029)")
-                .execute(&mut *conn)
-                .await?;
-            let result = self.migrate_unlocked().await;
-            sqlx::query("SELECT pg_advisory_unlock(7361029)")
-                .execute(&mut *conn)
-                .await?;
-            return result;
-        }
-        self.migrate_unlocked().await
-    }
-
-    async fn migrate_unlocked(&self) -> DbResult<()> {
-        sql!(
-            self,
-            execute,
-            "CREATE TABLE IF NOT EXISTS server_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"
-        )?;
-        let applied: Vec<(i64,)> = sql_as!(
-            self,
-            (i64,),
-            fetch_all,
-            "SELECT version FROM server_migrations"
-        )?;
-        for migration in MIGRATIONS {
-            if applied.iter().any(|(v,)| *v == migration.version) {
-                continue;
+        match self {
+            Db::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                let result = migrate_on!(&mut *conn, sqlite);
+                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                sqlx::query(end).execute(&mut *conn).await?;
+                result
             }
-            let script = match self {
-                Db::Sqlite(_) => migration.sqlite,
-                Db::Postgres(_) => migration.postgres,
-            };
-            for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                sql!(self, execute, statement)?;
+            Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock(7361029)")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("BEGIN").execute(&mut *conn).await?;
+                let result = migrate_on!(&mut *conn, postgres);
+                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                let ended = sqlx::query(end).execute(&mut *conn).await;
+                sqlx::query("SELECT pg_advisory_unlock(7361029)")
+                    .execute(&mut *conn)
+                    .await?;
+                ended?;
+                result
             }
-            sql!(
-                self,
-                execute,
-                "INSERT INTO server_migrations (version, applied_at) VALUES ($1, $2)",
-                migration.version,
-                crate::clock::unix_now()
-            )?;
         }
-        Ok(())
     }
 
     /// Whether the database answers (for `/health`).

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use harness::{
     ED25519_PUBLIC_PEM, ED25519_SEED, P256_PUBLIC_PEM, P256_SCALAR, Palisade, http_client,
-    loopback_source, order_body, rfc9421_headers,
+    loopback_source, order_body, rfc9421_headers, rfc9421_headers_with,
 };
 use sha2::{Digest, Sha256};
 
@@ -526,6 +526,17 @@ async fn public_key_credentials_verify_ed25519_and_p256_signatures() {
     assert_eq!(response.status(), 401);
     let hmac = Rfc9421Key::HmacSha256(Secret::from(ED25519_PUBLIC_PEM));
     let headers = rfc9421_headers(&ed_id, hmac, "GET", &list, b"");
+    let response = send(reqwest::Method::GET, list.clone(), headers, vec![])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    // Algorithm confusion: an HMAC keyed with the public key's own 32 bytes, the `alg`
+    // parameter left out so that only the credential's key type decides.
+    let palisade_signing::KeyMaterial::Ed25519(public) = ed_key().verifying_key() else {
+        unreachable!("an Ed25519 key")
+    };
+    let confused = Rfc9421Key::HmacSha256(Secret::new(public.to_vec()));
+    let headers = rfc9421_headers_with(&ed_id, confused, "GET", &list, b"", false);
     let response = send(reqwest::Method::GET, list, headers, vec![])
         .await
         .unwrap();

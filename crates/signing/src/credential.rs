@@ -73,16 +73,6 @@ impl KeyMaterial {
             "expected a PEM public key (BEGIN PUBLIC KEY), Ed25519 or P-256",
         ))
     }
-
-    /// The RFC 9421 algorithm name of a public key (`ed25519`, `ecdsa-p256-sha256`);
-    /// `None` for a shared secret.
-    pub fn public_key_algorithm(&self) -> Option<&'static str> {
-        match self {
-            Self::Ed25519(_) => Some("ed25519"),
-            Self::EcdsaP256(_) => Some("ecdsa-p256-sha256"),
-            Self::Secret(_) | Self::Sealed(_) => None,
-        }
-    }
 }
 
 /// A credential as the store hands it to the verifier.

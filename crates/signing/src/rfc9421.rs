@@ -32,7 +32,7 @@ pub enum Rfc9421Algorithm {
 
 impl Rfc9421Algorithm {
     /// The registered name (`hmac-sha256`, `ed25519`, `ecdsa-p256-sha256`).
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Self::HmacSha256 => "hmac-sha256",
             Self::Ed25519 => "ed25519",
@@ -40,7 +40,9 @@ impl Rfc9421Algorithm {
         }
     }
 
-    fn for_key(key: &KeyMaterial) -> Self {
+    /// The algorithm a credential's key verifies: `hmac-sha256` for a shared secret,
+    /// else the public key's.
+    pub fn for_key(key: &KeyMaterial) -> Self {
         match key {
             KeyMaterial::Secret(_) | KeyMaterial::Sealed(_) => Self::HmacSha256,
             KeyMaterial::Ed25519(_) => Self::Ed25519,

@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use palisade_signing::{
-    ErrorKind, KeyMaterial, Request, Response, Rfc9421Key, Rfc9421Signer, Secret, content_digest,
-    parse_signature_input, verify_content_digest, verify_request_signature, verify_response,
+    ErrorKind, KeyMaterial, Request, Response, Rfc9421Algorithm, Rfc9421Key, Rfc9421Signer, Secret,
+    content_digest, parse_signature_input, verify_content_digest, verify_request_signature,
+    verify_response,
 };
 
 const SHARED_SECRET_B64: &str =
@@ -293,13 +294,16 @@ fn public_keys_read_from_pem() {
         .try_into()
         .unwrap();
     assert!(matches!(ed, KeyMaterial::Ed25519(pk) if pk == x));
-    assert_eq!(ed.public_key_algorithm(), Some("ed25519"));
+    assert_eq!(Rfc9421Algorithm::for_key(&ed), Rfc9421Algorithm::Ed25519);
     let ec = KeyMaterial::from_public_key_pem(P256_PUBLIC_PEM).unwrap();
     match (&ec, p256_public()) {
         (KeyMaterial::EcdsaP256(got), KeyMaterial::EcdsaP256(want)) => assert_eq!(*got, want),
         other => panic!("{other:?}"),
     }
-    assert_eq!(ec.public_key_algorithm(), Some("ecdsa-p256-sha256"));
+    assert_eq!(
+        Rfc9421Algorithm::for_key(&ec),
+        Rfc9421Algorithm::EcdsaP256Sha256
+    );
 
     // Other key types, private keys and damaged PEM are refused.
     let rsa = "-----BEGIN PUBLIC KEY-----

@@ -129,9 +129,10 @@ fn has_forbidden_char(text: &str, multiline: bool) -> bool {
     false
 }
 
-/// A JSON Schema `pattern` (ECMA-262, also valid for Python's `re` and Rust's `regex`)
-/// matching exactly the text [`single_line`] accepts, so that an OpenAPI document can say
-/// what the validator will refuse.
+/// A JSON Schema `pattern` (ECMA-262, also valid syntax for Python's `re` and Rust's
+/// `regex`) matching exactly the text [`single_line`] accepts, so that an OpenAPI document
+/// can say what the validator will refuse. (In Python's `re`, `$` also matches before a
+/// final newline, so a Python-based generator may still draw a trailing `\n`.)
 pub const SINGLE_LINE_PATTERN: &str =
     r"^[^\x00-\x1F\x7F-\x9F\u2028\u2029\u202A-\u202E\u2066-\u2069\uFEFF]*$";
 

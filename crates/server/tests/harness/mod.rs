@@ -338,6 +338,18 @@ pub fn rfc9421_headers(
     url: &str,
     body: &[u8],
 ) -> Vec<(String, String)> {
+    rfc9421_headers_with(keyid, key, method, url, body, true)
+}
+
+/// [`rfc9421_headers`], with or without the `alg` parameter.
+pub fn rfc9421_headers_with(
+    keyid: &str,
+    key: palisade_signing::Rfc9421Key,
+    method: &str,
+    url: &str,
+    body: &[u8],
+    include_alg: bool,
+) -> Vec<(String, String)> {
     use palisade_signing::{Request, Rfc9421Signer, content_digest};
     let parsed = reqwest::Url::parse(url).unwrap();
     let target = match parsed.query() {
@@ -356,6 +368,7 @@ pub fn rfc9421_headers(
         request.push_header(name, value);
     }
     let mut signer = Rfc9421Signer::new(keyid, key)
+        .include_alg(include_alg)
         .cover("@method")
         .cover("@authority")
         .cover("@path");
