@@ -4,6 +4,8 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 API, CID, CSECRET, ACID, ACSECRET, USER, PW = sys.argv[1:8]
+# Optional: a client registered for the device grant (RFC 8628).
+DCID, DCSECRET = (sys.argv[8], sys.argv[9]) if len(sys.argv) > 9 else (None, None)
 # Like a well-behaved client, wait out a 429's Retry-After: the server slows an address
 # down for a second or two after a few failed authentications (this run's own negative
 # checks, and the RFC 9421 client's, come from the same address).
@@ -66,4 +68,33 @@ check("family revoked after reuse", r.status_code == 401, r.status_code)
 # plain PKCE refused
 r = requests.get(API + "/oauth/authorize", params={"response_type": "code", "client_id": ACID, "redirect_uri": redirect, "scope": "orders:read", "state": "x", "code_challenge": "abc"*15, "code_challenge_method": "plain"}, auth=(USER, PW), allow_redirects=False)
 check("plain PKCE refused", r.status_code in (302, 400) and ("error=" in r.headers.get("location", "") or r.status_code == 400), (r.status_code, r.headers.get("location"), r.text))
+if DCID:
+    # RFC 8628 device flow, by hand as a TV or CLI app would run it.
+    da = requests.post(API + "/oauth/device_authorization", data={"scope": "orders:read"}, auth=(DCID, DCSECRET))
+    d = da.json()
+    check("device_authorization", da.status_code == 200 and all(k in d for k in ("device_code", "user_code", "verification_uri", "expires_in", "interval")), d)
+    grant = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": d.get("device_code", "")}
+    r = requests.post(API + "/oauth/token", data=grant, auth=(DCID, DCSECRET))
+    check("authorization_pending before approval", r.status_code == 400 and r.json().get("error") == "authorization_pending", r.text)
+    interval = int(d.get("interval", 5))
+    r = requests.post(API + "/oauth/token", data=grant, auth=(DCID, DCSECRET))
+    slow = r.status_code == 400 and r.json().get("error") == "slow_down"
+    check("slow_down when polled faster than the interval", slow, r.text)
+    if slow:
+        interval += 5  # RFC 8628 section 3.5: for this and every later request
+    r = requests.post(API + "/oauth/device", data={"user_code": d.get("user_code", ""), "action": "approve"}, auth=(USER, PW))
+    check("user approves", r.status_code == 200, (r.status_code, r.text[:200]))
+    # Poll as RFC 8628 section 3.4 says, at the interval.
+    for _ in range(4):
+        time.sleep(interval + 0.5)
+        r = requests.post(API + "/oauth/token", data=grant, auth=(DCID, DCSECRET))
+        if r.status_code == 200 or r.json().get("error") not in ("authorization_pending", "slow_down"):
+            break
+        if r.json().get("error") == "slow_down":
+            interval += 5
+    tok = r.json()
+    check("device token after approval", r.status_code == 200 and "access_token" in tok, r.text)
+    time.sleep(interval + 0.5)
+    r = requests.post(API + "/oauth/token", data=grant, auth=(DCID, DCSECRET))
+    check("device code single use", r.status_code == 400 and r.json().get("error") in ("invalid_grant", "expired_token"), r.text)
 print("failures:", fail); sys.exit(1 if fail else 0)

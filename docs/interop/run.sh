@@ -31,6 +31,7 @@ read -r akid secret < <("$bin" credentials create --owner alice --scopes orders:
 read -r cc_id cc_secret < <("$bin" clients create --name cc --scopes orders:read --grant client_credentials --json | json client_id client_secret)
 read -r ac_id ac_secret < <("$bin" clients create --name web --scopes orders:read --grant authorization_code \
     --redirect-uri https://client.example.com/cb --json | json client_id client_secret)
+read -r dc_id dc_secret < <("$bin" clients create --name tv --scopes orders:read --grant device_code --json | json client_id client_secret)
 printf 'pw-for-bob-123' | "$bin" users create bob --password-stdin >/dev/null
 openssl genpkey -algorithm ed25519 -out ed25519.key
 openssl pkey -in ed25519.key -pubout -out ed25519.pub
@@ -41,7 +42,8 @@ status=0
 "$py" "$here/boto_vs_cli.py" "$bin" || status=1
 "$py" "$here/curl_vs_cli.py" "$bin" || status=1
 "$py" "$here/rfc9421_client.py" "$api" "$akid" "$secret" "$ed_id" "$work/ed25519.key" || status=1
-"$py" "$here/oauth_client.py" "$api" "$cc_id" "$cc_secret" "$ac_id" "$ac_secret" bob pw-for-bob-123 || status=1
+"$py" "$here/oauth_client.py" "$api" "$cc_id" "$cc_secret" "$ac_id" "$ac_secret" bob pw-for-bob-123 \
+    "$dc_id" "$dc_secret" || status=1
 # jose (Node) as a resource server would use it, when Node is installed.
 if command -v npm >/dev/null; then
     cp "$here/jose_check.mjs" "$work/" && (cd "$work" && npm install --silent jose@5.10.0 >/dev/null &&
