@@ -45,13 +45,15 @@ status=0
 "$py" "$here/oauth_client.py" "$api" "$cc_id" "$cc_secret" "$ac_id" "$ac_secret" bob pw-for-bob-123 \
     "$dc_id" "$dc_secret" || status=1
 # Node, when installed: jose as a resource server would use it; the AWS SDK for
-# JavaScript v3's signer and the aws4 package against `palisade sign --profile aws4`.
+# JavaScript v3's signer and the aws4 package against `palisade sign --profile aws4`;
+# a second RFC 9421 implementation (http-message-signatures on npm) against the server.
 if command -v npm >/dev/null; then
-    cp "$here/jose_check.mjs" "$here/sigv4_vs_cli.mjs" "$work/"
+    cp "$here/jose_check.mjs" "$here/sigv4_vs_cli.mjs" "$here/rfc9421_node.mjs" "$work/"
     (cd "$work" && npm install --silent jose@5.10.0 @smithy/signature-v4@5.7.5 \
-        @aws-crypto/sha256-js@5.2.0 aws4@1.13.2 >/dev/null) || status=1
+        @aws-crypto/sha256-js@5.2.0 aws4@1.13.2 http-message-signatures@1.0.6 >/dev/null) || status=1
     (cd "$work" && node jose_check.mjs "$api" "$cc_id" "$cc_secret") || status=1
     (cd "$work" && node sigv4_vs_cli.mjs "$bin") || status=1
+    (cd "$work" && node rfc9421_node.mjs "$api" "$akid" "$secret" "$ed_id" "$work/ed25519.key") || status=1
 fi
 # The Standard Webhooks reference library signs; the webhook_receiver example verifies.
 whsec=whsec_$("$py" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(24)).decode())')
