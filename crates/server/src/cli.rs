@@ -476,8 +476,8 @@ pub(crate) fn credentials(
 
 /// `sign`.
 pub(crate) fn sign(args: &sign::SignArgs, json: bool) -> Result<(), String> {
-    let secret = sign::read_secret_stdin()?;
-    let headers = sign::run(args, &secret)?;
+    let key = sign::read_key(args)?;
+    let headers = sign::run(args, key)?;
     if json {
         let map: serde_json::Map<String, serde_json::Value> = headers
             .into_iter()

@@ -20,8 +20,17 @@ pub(crate) struct SignArgs {
     #[arg(long, value_name = "ID")]
     access_key_id: String,
     /// Read the secret from standard input (one trailing newline is dropped).
-    #[arg(long, required = true)]
+    #[arg(
+        long,
+        required_unless_present = "private_key",
+        conflicts_with = "private_key"
+    )]
     secret_stdin: bool,
+    /// Sign with a private key instead (`rfc9421` only): a PEM file, PKCS#8 for Ed25519
+    /// or P-256 (`openssl genpkey`), or SEC1 for P-256, whose public key was registered
+    /// with `credentials create --public-key`.
+    #[arg(long, value_name = "FILE")]
+    private_key: Option<std::path::PathBuf>,
     /// Which signature to produce.
     #[arg(long, value_enum, default_value_t = Profile::Palisade)]
     profile: Profile,
@@ -54,8 +63,40 @@ enum Profile {
     Rfc9421,
 }
 
+/// What `sign` signs with: the shared secret, or (RFC 9421) a private key.
+pub(crate) enum SigningKey {
+    Secret(Zeroizing<String>),
+    Private(Box<Rfc9421Key>),
+}
+
+/// The key the arguments name: `--private-key`'s file, else the secret on standard input.
+pub(crate) fn read_key(args: &SignArgs) -> Result<SigningKey, String> {
+    let Some(path) = &args.private_key else {
+        return read_secret_stdin().map(SigningKey::Secret);
+    };
+    let shown = path.display();
+    if args.profile != Profile::Rfc9421 {
+        return Err(format!(
+            "--private-key {shown}: only with --profile rfc9421 (the palisade and aws4 profiles sign with the shared secret)"
+        ));
+    }
+    let file =
+        std::fs::File::open(path).map_err(|error| format!("--private-key {shown}: {error}"))?;
+    let mut pem = Zeroizing::new(String::new());
+    file.take(16 * 1024)
+        .read_to_string(&mut pem)
+        .map_err(|error| format!("--private-key {shown}: {error}"))?;
+    Rfc9421Key::from_private_key_pem(&pem)
+        .map(|key| SigningKey::Private(Box::new(key)))
+        .map_err(|_| {
+            format!(
+                "--private-key {shown}: expected an unencrypted PEM private key (PKCS#8 or SEC1), Ed25519 or P-256"
+            )
+        })
+}
+
 /// Computes the headers; each is `(name, value)`.
-pub(crate) fn run(args: &SignArgs, secret: &str) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn run(args: &SignArgs, key: SigningKey) -> Result<Vec<(String, String)>, String> {
     let now = match &args.timestamp {
         None => SystemTime::now(),
         Some(text) => SystemTime::from(
@@ -104,6 +145,9 @@ pub(crate) fn run(args: &SignArgs, secret: &str) -> Result<Vec<(String, String)>
             for (name, value) in &headers {
                 request.push_header(name, value);
             }
+            let SigningKey::Secret(secret) = &key else {
+                return Err("--private-key: only with --profile rfc9421".into());
+            };
             let credential = SigningCredential::new(
                 &args.access_key_id,
                 Secret::new(secret.as_bytes().to_vec()),
@@ -123,13 +167,16 @@ pub(crate) fn run(args: &SignArgs, secret: &str) -> Result<Vec<(String, String)>
             for (name, value) in headers.iter().chain(added.iter()) {
                 request.push_header(name, value);
             }
-            let mut signer = Rfc9421Signer::new(
-                &args.access_key_id,
-                Rfc9421Key::HmacSha256(Secret::new(secret.as_bytes().to_vec())),
-            )
-            .cover("@method")
-            .cover("@authority")
-            .cover("@path");
+            let key = match key {
+                SigningKey::Secret(secret) => {
+                    Rfc9421Key::HmacSha256(Secret::new(secret.as_bytes().to_vec()))
+                }
+                SigningKey::Private(key) => *key,
+            };
+            let mut signer = Rfc9421Signer::new(&args.access_key_id, key)
+                .cover("@method")
+                .cover("@authority")
+                .cover("@path");
             if url.query().is_some() {
                 signer = signer.cover("@query");
             }

@@ -504,6 +504,65 @@ async fn public_key_credentials_verify_ed25519_and_p256_signatures() {
         .unwrap();
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
 
+    // `palisade sign --private-key` with the same key (PKCS#8, as `openssl genpkey` writes).
+    let private = dir.path().join("ed25519.key");
+    std::fs::write(
+        &private,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let private = private.to_str().unwrap();
+    let from_cli = cli.json(&[
+        "sign",
+        "--profile",
+        "rfc9421",
+        "--access-key-id",
+        &ed_id,
+        "--private-key",
+        private,
+        "GET",
+        &list,
+    ]);
+    assert!(
+        from_cli["Signature-Input"]
+            .as_str()
+            .unwrap()
+            .contains("alg=\"ed25519\""),
+        "{from_cli}"
+    );
+    let headers: Vec<(String, String)> = from_cli
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+        .collect();
+    let response = send(reqwest::Method::GET, list.clone(), headers, vec![])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let output = cli.run(
+        &[
+            "sign",
+            "--access-key-id",
+            &ed_id,
+            "--private-key",
+            private,
+            "GET",
+            &list,
+        ],
+        None,
+        false,
+    );
+    assert!(
+        !output.status.success(),
+        "a private key with the palisade profile"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("only with --profile rfc9421"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
     // P-256.
     let headers = rfc9421_headers(&ec_id, ec_key(), "POST", &url, &body);
     let response = send(reqwest::Method::POST, url.clone(), headers, body.clone())

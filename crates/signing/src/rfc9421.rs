@@ -78,6 +78,30 @@ impl Rfc9421Key {
             .map_err(|_| err(ErrorKind::InvalidKey, "not a valid P-256 scalar"))
     }
 
+    /// A private key from PEM, as OpenSSL writes it: PKCS#8 (`-----BEGIN PRIVATE KEY-----`,
+    /// `openssl genpkey`) for Ed25519 or P-256, or SEC1 (`-----BEGIN EC PRIVATE KEY-----`,
+    /// `openssl ecparam -genkey`) for P-256. Encrypted keys are not read.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidKey`] for anything else (another key type, a public key,
+    /// malformed PEM).
+    pub fn from_private_key_pem(pem: &str) -> Result<Self, Error> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
+            return Ok(Self::Ed25519(key));
+        }
+        if let Ok(key) = p256::SecretKey::from_pkcs8_pem(pem) {
+            return Ok(Self::EcdsaP256(key.into()));
+        }
+        if let Ok(key) = p256::SecretKey::from_sec1_pem(pem) {
+            return Ok(Self::EcdsaP256(key.into()));
+        }
+        Err(err(
+            ErrorKind::InvalidKey,
+            "expected a PEM private key (PKCS#8 or SEC1), Ed25519 or P-256",
+        ))
+    }
+
     /// The algorithm this key signs with.
     pub fn algorithm(&self) -> Rfc9421Algorithm {
         match self {

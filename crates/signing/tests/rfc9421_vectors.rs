@@ -323,3 +323,53 @@ MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF
         assert_eq!(error.kind(), ErrorKind::InvalidKey, "{pem}");
     }
 }
+
+/// B.1.4 and B.1.3's private keys as PEM (PKCS#8 for Ed25519, SEC1 and PKCS#8 for P-256,
+/// the forms OpenSSL writes), read the way `palisade sign --private-key` reads a file.
+#[test]
+fn private_keys_read_from_pem() {
+    let ed = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF
+-----END PRIVATE KEY-----
+";
+    let key = Rfc9421Key::from_private_key_pem(ed).unwrap();
+    assert_eq!(key.algorithm(), Rfc9421Algorithm::Ed25519);
+    match (
+        key.verifying_key(),
+        KeyMaterial::from_public_key_pem(ED25519_PUBLIC_PEM).unwrap(),
+    ) {
+        (KeyMaterial::Ed25519(got), KeyMaterial::Ed25519(want)) => assert_eq!(got, want),
+        other => panic!("{other:?}"),
+    }
+    let sec1 = "-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIFKbhfNZfpDsW43+0+JjUr9K+bTeuxopu653+hBaXGA7oAoGCCqGSM49
+AwEHoUQDQgAEqIVYZVLCrPZHGHjP17CTW0/+D9Lfw0EkjqF7xB4FivAxzic30tMM
+4GF+hR6Dxh71Z50VGGdldkkDXZCnTNnoXQ==
+-----END EC PRIVATE KEY-----
+";
+    let pkcs8 = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUpuF81l+kOxbjf7T
+4mNSv0r5tN67Gim7rnf6EFpcYDuhRANCAASohVhlUsKs9kcYeM/XsJNbT/4P0t/D
+QSSOoXvEHgWK8DHOJzfS0wzgYX6FHoPGHvVnnRUYZ2V2SQNdkKdM2ehd
+-----END PRIVATE KEY-----
+";
+    for pem in [sec1, pkcs8] {
+        let key = Rfc9421Key::from_private_key_pem(pem).unwrap();
+        assert_eq!(key.algorithm(), Rfc9421Algorithm::EcdsaP256Sha256);
+        match (key.verifying_key(), p256_public()) {
+            (KeyMaterial::EcdsaP256(got), KeyMaterial::EcdsaP256(want)) => assert_eq!(got, want),
+            other => panic!("{other:?}"),
+        }
+    }
+    for pem in [
+        ED25519_PUBLIC_PEM,
+        P256_PUBLIC_PEM,
+        "",
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    ] {
+        let error = Rfc9421Key::from_private_key_pem(pem)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidKey, "{pem}");
+    }
+}
