@@ -180,39 +180,36 @@ async fn a_refused_credential_gives_its_own_failure_and_never_echoes_it() {
     assert!(!body.contains("pk_secret_guess"));
 }
 
+/// An API key and a signature together.
+const BOTH: [(&str, &str); 2] = [("x-api-key", "good"), ("authorization", "SIG 0")];
+
+/// `GET path` with [`BOTH`] is refused as ambiguous.
+async fn assert_ambiguous(path: &str) {
+    let (status, _, body) = send("GET", path, &BOTH, "").await;
+    assert_eq!(status, 400, "{path}");
+    assert!(body.contains("ambiguous_credentials"), "{path}: {body}");
+}
+
 #[tokio::test]
 async fn two_kinds_of_credential_are_ambiguous() {
-    let (status, _, body) = send(
-        "GET",
-        "/api/orders",
-        &[("x-api-key", "good"), ("authorization", "SIG 0")],
-        "",
-    )
-    .await;
-    assert_eq!(status, 400);
-    assert!(body.contains("ambiguous_credentials"));
+    assert_ambiguous("/api/orders").await;
 }
 
 #[tokio::test]
 async fn routing_answers_before_an_ambiguous_credential() {
-    let both = [("x-api-key", "good"), ("authorization", "SIG 0")];
     // (The scope layer is on the method router, so the 405 fallback is outside it.)
-    let (status, _, _) = send("TRACE", "/api/items", &both, "").await;
+    let (status, _, _) = send("TRACE", "/api/items", &BOTH, "").await;
     assert_eq!(
         status, 405,
         "an unsupported method is that, whatever the credentials"
     );
-    let (status, _, body) = send("GET", "/api/items", &both, "").await;
-    assert_eq!(status, 400);
-    assert!(body.contains("ambiguous_credentials"));
-    let (status, _, _) = send("GET", "/nowhere", &both, "").await;
+    assert_ambiguous("/api/items").await;
+    let (status, _, _) = send("GET", "/nowhere", &BOTH, "").await;
     assert_eq!(status, 404);
-    let (status, _, _) = send("GET", "/public", &both, "").await;
+    let (status, _, _) = send("GET", "/public", &BOTH, "").await;
     assert_eq!(status, 200, "a route that needs no credential ignores them");
     // A handler that takes the principal without a scope layer gets the same 400.
-    let (status, _, body) = send("GET", "/whoami", &both, "").await;
-    assert_eq!(status, 400);
-    assert!(body.contains("ambiguous_credentials"));
+    assert_ambiguous("/whoami").await;
 }
 
 #[tokio::test]

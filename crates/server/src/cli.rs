@@ -354,17 +354,8 @@ pub(crate) fn users(config: Config, command: UsersCommand, json: bool) -> Result
 /// The public key of `credentials create --public-key`: a PEM file of at most 16 KiB.
 fn read_public_key(path: &Path) -> Result<palisade_signing::KeyMaterial, String> {
     let shown = path.display();
-    let file =
-        std::fs::File::open(path).map_err(|error| format!("--public-key {shown}: {error}"))?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, 16 * 1024 + 1), &mut bytes)
-        .map_err(|error| format!("--public-key {shown}: {error}"))?;
-    if bytes.len() > 16 * 1024 {
-        return Err(format!("--public-key {shown}: larger than 16 KiB"));
-    }
-    let pem = std::str::from_utf8(&bytes)
-        .map_err(|_| format!("--public-key {shown}: not a PEM text file"))?;
-    palisade_signing::KeyMaterial::from_public_key_pem(pem).map_err(|_| {
+    let pem = sign::read_pem_file("--public-key", path)?;
+    palisade_signing::KeyMaterial::from_public_key_pem(&pem).map_err(|_| {
         format!(
             "--public-key {shown}: expected a PEM public key (-----BEGIN PUBLIC KEY-----), Ed25519 or P-256"
         )

@@ -80,12 +80,7 @@ pub(crate) fn read_key(args: &SignArgs) -> Result<SigningKey, String> {
             "--private-key {shown}: only with --profile rfc9421 (the palisade and aws4 profiles sign with the shared secret)"
         ));
     }
-    let file =
-        std::fs::File::open(path).map_err(|error| format!("--private-key {shown}: {error}"))?;
-    let mut pem = Zeroizing::new(String::new());
-    file.take(16 * 1024)
-        .read_to_string(&mut pem)
-        .map_err(|error| format!("--private-key {shown}: {error}"))?;
+    let pem = read_pem_file("--private-key", path)?;
     Rfc9421Key::from_private_key_pem(&pem)
         .map(|key| SigningKey::Private(Box::new(key)))
         .map_err(|_| {
@@ -93,6 +88,24 @@ pub(crate) fn read_key(args: &SignArgs) -> Result<SigningKey, String> {
                 "--private-key {shown}: expected an unencrypted PEM private key (PKCS#8 or SEC1), Ed25519 or P-256"
             )
         })
+}
+
+/// A key file named by `option` (`--public-key`, `--private-key`): PEM text of at most
+/// 16 KiB, wiped from memory when dropped (it may hold a private key).
+pub(crate) fn read_pem_file(
+    option: &str,
+    path: &std::path::Path,
+) -> Result<Zeroizing<String>, String> {
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|error| format!("{option} {shown}: {error}"))?;
+    let mut pem = Zeroizing::new(String::new());
+    file.take(16 * 1024 + 1)
+        .read_to_string(&mut pem)
+        .map_err(|_| format!("{option} {shown}: not a PEM text file"))?;
+    if pem.len() > 16 * 1024 {
+        return Err(format!("{option} {shown}: larger than 16 KiB"));
+    }
+    Ok(pem)
 }
 
 /// Computes the headers; each is `(name, value)`.

@@ -134,18 +134,11 @@ async fn the_contract_holds_on_postgres_and_redis() {
     let (key, _) = cli.create_key("alice", "orders:read,orders:write", &[]);
     let oauth_client = cli.create_client("orders:read");
     let credential = cli.create_credential("alice", "orders:read,orders:write");
-    let pem = dir.path().join("ed25519.pem");
-    std::fs::write(&pem, harness::ED25519_PUBLIC_PEM).unwrap();
-    let public_key_credential = cli.json(&[
-        "credentials",
-        "create",
-        "--owner",
+    let public_key_credential = cli.public_key_credential(
         "alice",
-        "--scopes",
         "orders:read",
-        "--public-key",
-        pem.to_str().unwrap(),
-    ])["access_key_id"]
+        harness::ED25519_PUBLIC_PEM,
+    )["access_key_id"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -409,27 +409,14 @@ async fn public_key_credentials_verify_ed25519_and_p256_signatures() {
 
     let dir = tempfile::tempdir().unwrap();
     let cli = Palisade::new(dir.path().join("data"));
-    let create = |pem: &str, file: &str| {
-        let path = dir.path().join(file);
-        std::fs::write(&path, pem).unwrap();
-        cli.json(&[
-            "credentials",
-            "create",
-            "--owner",
-            "alice",
-            "--scopes",
-            "orders:read,orders:write",
-            "--public-key",
-            path.to_str().unwrap(),
-        ])
-    };
-    let ed = create(ED25519_PUBLIC_PEM, "ed25519.pem");
+    let create = |pem: &str| cli.public_key_credential("alice", "orders:read,orders:write", pem);
+    let ed = create(ED25519_PUBLIC_PEM);
     assert_eq!(ed["algorithm"], "ed25519", "{ed}");
     assert!(
         ed.get("secret").is_none(),
         "no secret for a public key: {ed}"
     );
-    let ec = create(P256_PUBLIC_PEM, "p256.pem");
+    let ec = create(P256_PUBLIC_PEM);
     assert_eq!(ec["algorithm"], "ecdsa-p256-sha256", "{ec}");
     let (ed_id, ec_id) = (
         ed["access_key_id"].as_str().unwrap().to_owned(),
@@ -437,25 +424,10 @@ async fn public_key_credentials_verify_ed25519_and_p256_signatures() {
     );
 
     // Not a public key: a clear error, nothing created.
-    let bad = dir.path().join("bad.pem");
-    std::fs::write(
-        &bad,
+    let output = cli.create_public_key_credential(
+        "alice",
+        "orders:read",
         "-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END PRIVATE KEY-----\n",
-    )
-    .unwrap();
-    let output = cli.run(
-        &[
-            "credentials",
-            "create",
-            "--owner",
-            "alice",
-            "--scopes",
-            "orders:read",
-            "--public-key",
-            bad.to_str().unwrap(),
-        ],
-        None,
-        false,
     );
     assert!(!output.status.success());
     assert!(
@@ -570,34 +542,30 @@ async fn public_key_credentials_verify_ed25519_and_p256_signatures() {
         .unwrap();
     assert_eq!(response.status(), 201, "{:?}", response.text().await);
 
-    // The wrong private key, another algorithm than the credential's, or an HMAC over
-    // the public key's id: each refused.
-    let headers = rfc9421_headers(&ed_id, ec_key(), "GET", &list, b"");
-    let response = send(reqwest::Method::GET, list.clone(), headers, vec![])
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
-    let other = Rfc9421Key::ed25519_from_seed(&[7u8; 32]).unwrap();
-    let headers = rfc9421_headers(&ed_id, other, "GET", &list, b"");
-    let response = send(reqwest::Method::GET, list.clone(), headers, vec![])
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
-    let hmac = Rfc9421Key::HmacSha256(Secret::from(ED25519_PUBLIC_PEM));
-    let headers = rfc9421_headers(&ed_id, hmac, "GET", &list, b"");
-    let response = send(reqwest::Method::GET, list.clone(), headers, vec![])
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
-    // Algorithm confusion: an HMAC keyed with the public key's own 32 bytes, the `alg`
-    // parameter left out so that only the credential's key type decides.
+    // The wrong private key, another algorithm than the credential's, an HMAC keyed
+    // with the PEM text, or (algorithm confusion) an HMAC keyed with the public key's own
+    // 32 bytes with the `alg` parameter left out, so that only the credential's key type
+    // decides: each refused.
     let palisade_signing::KeyMaterial::Ed25519(public) = ed_key().verifying_key() else {
         unreachable!("an Ed25519 key")
     };
-    let confused = Rfc9421Key::HmacSha256(Secret::new(public.to_vec()));
-    let headers = rfc9421_headers_with(&ed_id, confused, "GET", &list, b"", false);
-    let response = send(reqwest::Method::GET, list, headers, vec![])
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    let hmac = |key: Vec<u8>| Rfc9421Key::HmacSha256(Secret::new(key));
+    let refused = [
+        rfc9421_headers(&ed_id, ec_key(), "GET", &list, b""),
+        rfc9421_headers(
+            &ed_id,
+            Rfc9421Key::ed25519_from_seed(&[7u8; 32]).unwrap(),
+            "GET",
+            &list,
+            b"",
+        ),
+        rfc9421_headers(&ed_id, hmac(ED25519_PUBLIC_PEM.into()), "GET", &list, b""),
+        rfc9421_headers_with(&ed_id, hmac(public.to_vec()), "GET", &list, b"", false),
+    ];
+    for (case, headers) in refused.into_iter().enumerate() {
+        let response = send(reqwest::Method::GET, list.clone(), headers, vec![])
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "case {case}");
+    }
 }

@@ -567,19 +567,27 @@ async fn rfc9421_profile_accepts_and_rejects() {
     assert_eq!(e.kind(), ErrorKind::Expired);
 }
 
-#[tokio::test]
-async fn rfc9421_ed25519_credential_and_nonce_replay() {
-    let key = Rfc9421Key::ed25519_from_seed(&[7u8; 32]).unwrap();
+/// A verifier whose store holds `key`'s verifying half as `access_key_id` (owner `robot`).
+fn verifier_holding(
+    access_key_id: &str,
+    key: &Rfc9421Key,
+) -> Verifier<MemoryCredentialStore, MemoryNonceStore> {
     let store = store();
     store
         .insert(Credential {
-            access_key_id: "ed-key".into(),
+            access_key_id: access_key_id.into(),
             owner: "robot".into(),
             scopes: vec![],
             key: key.verifying_key(),
         })
         .unwrap();
-    let verifier = Verifier::new(store, MemoryNonceStore::new());
+    Verifier::new(store, MemoryNonceStore::new())
+}
+
+#[tokio::test]
+async fn rfc9421_ed25519_credential_and_nonce_replay() {
+    let key = Rfc9421Key::ed25519_from_seed(&[7u8; 32]).unwrap();
+    let verifier = verifier_holding("ed-key", &key);
     let request = Request::new("GET", "/api/orders").header("Host", "api.example.com");
     let signer = Rfc9421Signer::new("ed-key", key)
         .cover("@method")
@@ -611,16 +619,7 @@ async fn rfc9421_ecdsa_signature_twin_is_a_replay() {
     use base64::engine::general_purpose::STANDARD;
 
     let key = Rfc9421Key::ecdsa_p256_from_scalar(&[9u8; 32]).unwrap();
-    let store = store();
-    store
-        .insert(Credential {
-            access_key_id: "ec-key".into(),
-            owner: "robot".into(),
-            scopes: vec![],
-            key: key.verifying_key(),
-        })
-        .unwrap();
-    let verifier = Verifier::new(store, MemoryNonceStore::new());
+    let verifier = verifier_holding("ec-key", &key);
     let request = Request::new("GET", "/api/orders").header("Host", "api.example.com");
     let signer = Rfc9421Signer::new("ec-key", key)
         .label("sig1")

@@ -183,6 +183,42 @@ impl Palisade {
         )
     }
 
+    /// `credentials create --public-key FILE`, with `pem` written beside the data
+    /// directory: the command's output, or its failure.
+    pub fn create_public_key_credential(
+        &self,
+        owner: &str,
+        scopes: &str,
+        pem: &str,
+    ) -> std::process::Output {
+        let path = self
+            .data_dir
+            .with_extension(format!("{}.pem", rand::rng().random::<u32>()));
+        std::fs::write(&path, pem).unwrap();
+        let args = [
+            "credentials",
+            "create",
+            "--owner",
+            owner,
+            "--scopes",
+            scopes,
+            "--public-key",
+            path.to_str().unwrap(),
+        ];
+        self.run(&args, None, true)
+    }
+
+    /// [`Palisade::create_public_key_credential`], which must succeed: its JSON output.
+    pub fn public_key_credential(&self, owner: &str, scopes: &str, pem: &str) -> serde_json::Value {
+        let output = self.create_public_key_credential(owner, scopes, pem);
+        assert!(
+            output.status.success(),
+            "credentials create --public-key failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
     /// Starts `palisade serve` on a free loopback port with JSON logs and a free metrics
     /// port, and waits for the `palisade is serving` line.
     pub fn serve(&self) -> Server {
